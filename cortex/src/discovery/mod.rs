@@ -1,0 +1,1 @@
+//! Discovery: the control plane (daemon, protocol, client).

@@ -1,0 +1,2 @@
+//! The `cortex` command-line tool.
+fn main() {}

@@ -1,0 +1,1 @@
+//! ZeroMQ sockets on tokio (edge-triggered `ZMQ_FD`).

@@ -1,0 +1,3 @@
+//! Transport: ZeroMQ sockets driven by tokio.
+
+pub mod async_socket;

@@ -1,0 +1,1 @@
+//! Examples for cortex: see the `examples/` folder.
