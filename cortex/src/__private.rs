@@ -1,0 +1,73 @@
+//! Support for the code that `cortex-derive` generates. Not a public API.
+
+pub use crate::codec::{DecodeError, DecodeErrorKind, Decoder, EncodeError, Encoder};
+pub use crate::message::fingerprint::{combine, hash_str};
+pub use crate::message::{Field, FieldSchema, Message, Schema};
+pub use std::sync::OnceLock;
+pub use std::{stringify, vec};
+
+/// Writes the array header of a message with `fields` fields.
+pub fn begin_write(enc: &mut Encoder, fields: usize) -> Result<(), EncodeError> {
+    enc.write_array_len(fields)
+}
+
+/// Writes one field, locating errors at `ty.name`.
+pub fn write_field<T: Field>(
+    enc: &mut Encoder,
+    ty: &'static str,
+    name: &'static str,
+    v: &T,
+) -> Result<(), EncodeError> {
+    v.write(enc).map_err(|e| e.in_field(ty, name))
+}
+
+/// Writes one `#[cortex(serde)]` field.
+pub fn write_serde_field<T: serde::Serialize>(
+    enc: &mut Encoder,
+    ty: &'static str,
+    name: &'static str,
+    v: &T,
+) -> Result<(), EncodeError> {
+    enc.write_serde(v).map_err(|e| e.in_field(ty, name))
+}
+
+/// Reads the array header of a message with `fields` fields.
+pub fn begin_read(
+    dec: &mut Decoder<'_>,
+    ty: &'static str,
+    fields: usize,
+) -> Result<(), DecodeError> {
+    let found = dec.read_array_len().map_err(|k| k.at_message(ty))?;
+    if found != fields {
+        return Err(DecodeErrorKind::Arity {
+            expected: fields,
+            found,
+        }
+        .at_message(ty));
+    }
+    dec.enter().map_err(|k| k.at_message(ty))
+}
+
+/// Ends a message started with [`begin_read`].
+pub fn end_read(dec: &mut Decoder<'_>) {
+    dec.leave();
+}
+
+/// Reads one field, locating errors at `ty.name`.
+pub fn read_field<T: Field>(
+    dec: &mut Decoder<'_>,
+    ty: &'static str,
+    name: &'static str,
+) -> Result<T, DecodeError> {
+    T::read(dec).map_err(|e| e.in_field(ty, name))
+}
+
+/// Reads one `#[cortex(serde)]` field.
+pub fn read_serde_field<T: serde::de::DeserializeOwned>(
+    dec: &mut Decoder<'_>,
+    ty: &'static str,
+    name: &'static str,
+) -> Result<T, DecodeError> {
+    dec.read_serde()
+        .map_err(|k| DecodeError::from(k).in_field(ty, name))
+}

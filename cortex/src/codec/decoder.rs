@@ -1,0 +1,410 @@
+//! Reading message metadata (msgpack) and resolving out-of-band buffers.
+
+use bytes::Bytes;
+
+use super::error::DecodeErrorKind as K;
+
+/// How deep values may nest before the decoder refuses (stack safety).
+pub const MAX_DEPTH: usize = 64;
+
+/// The kind of the next msgpack value, as far as schemas care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// nil
+    Nil,
+    /// true / false
+    Bool,
+    /// Any integer encoding.
+    Int,
+    /// float 32 or float 64.
+    Float,
+    /// str
+    Str,
+    /// bin
+    Bin,
+    /// array
+    Array,
+    /// map
+    Map,
+    /// ext or the reserved marker.
+    Other,
+}
+
+impl ValueKind {
+    fn of(marker: u8) -> ValueKind {
+        match marker {
+            0x00..=0x7f | 0xe0..=0xff | 0xcc..=0xd3 => ValueKind::Int,
+            0x80..=0x8f | 0xde | 0xdf => ValueKind::Map,
+            0x90..=0x9f | 0xdc | 0xdd => ValueKind::Array,
+            0xa0..=0xbf | 0xd9..=0xdb => ValueKind::Str,
+            0xc0 => ValueKind::Nil,
+            0xc2 | 0xc3 => ValueKind::Bool,
+            0xc4..=0xc6 => ValueKind::Bin,
+            0xca | 0xcb => ValueKind::Float,
+            _ => ValueKind::Other,
+        }
+    }
+
+    /// A name for error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueKind::Nil => "nil",
+            ValueKind::Bool => "bool",
+            ValueKind::Int => "integer",
+            ValueKind::Float => "float",
+            ValueKind::Str => "string",
+            ValueKind::Bin => "bytes",
+            ValueKind::Array => "array",
+            ValueKind::Map => "map",
+            ValueKind::Other => "ext/reserved value",
+        }
+    }
+}
+
+/// An integer as read from msgpack (either signedness).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Int {
+    /// Encoded as unsigned (or a non-negative fixint).
+    U(u64),
+    /// Encoded as signed.
+    I(i64),
+}
+
+impl Int {
+    /// Converts to `T`, failing with a typed error when out of range.
+    pub fn convert<T: TryFrom<u64> + TryFrom<i64>>(self, ty: &'static str) -> Result<T, K> {
+        let ok = match self {
+            Int::U(v) => T::try_from(v).ok(),
+            Int::I(v) => T::try_from(v).ok(),
+        };
+        ok.ok_or_else(|| K::IntOutOfRange {
+            value: match self {
+                Int::U(v) => v.to_string(),
+                Int::I(v) => v.to_string(),
+            },
+            ty,
+        })
+    }
+}
+
+/// Reads one message's metadata; hands out its OOB frames.
+///
+/// Every read is bounds-checked and returns [`DecodeErrorKind`](K) on
+/// malformed input; nothing here panics.
+#[derive(Debug)]
+pub struct Decoder<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    oob: &'a [Bytes],
+    used: Vec<bool>,
+    depth: usize,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder over `metadata` whose OOB buffers are `oob` (index 0 first).
+    pub fn new(metadata: &'a [u8], oob: &'a [Bytes]) -> Self {
+        Decoder {
+            buf: metadata,
+            pos: 0,
+            oob,
+            used: vec![false; oob.len()],
+            depth: 0,
+        }
+    }
+
+    /// Fails unless every byte and every OOB frame was consumed.
+    pub fn finish(&self) -> Result<(), K> {
+        let rest = self.buf.len() - self.pos;
+        if rest != 0 {
+            return Err(K::TrailingBytes(rest));
+        }
+        let unused = self.used.iter().filter(|u| !**u).count();
+        if unused != 0 {
+            return Err(K::UnusedFrames { unused });
+        }
+        Ok(())
+    }
+
+    /// The OOB frame `index`, marking it used.
+    pub fn oob(&mut self, index: u64) -> Result<Bytes, K> {
+        let available = self.oob.len();
+        let i = usize::try_from(index)
+            .ok()
+            .filter(|i| *i < available)
+            .ok_or(K::OobIndex { index, available })?;
+        self.used[i] = true;
+        Ok(self.oob[i].clone())
+    }
+
+    /// The current position, for [`rewind`](Self::rewind).
+    pub fn mark(&self) -> usize {
+        self.pos
+    }
+
+    /// Returns to a position from [`mark`](Self::mark).
+    pub fn rewind(&mut self, mark: usize) {
+        self.pos = mark.min(self.buf.len());
+    }
+
+    /// Enters a nested container; fails beyond [`MAX_DEPTH`].
+    pub fn enter(&mut self) -> Result<(), K> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(K::TooDeep(MAX_DEPTH));
+        }
+        Ok(())
+    }
+
+    /// Leaves a nested container.
+    pub fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    /// The kind of the next value, without consuming it.
+    pub fn peek_kind(&self) -> Result<ValueKind, K> {
+        self.buf
+            .get(self.pos)
+            .map(|m| ValueKind::of(*m))
+            .ok_or(K::Truncated)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], K> {
+        let end = self.pos.checked_add(n).ok_or(K::Truncated)?;
+        let s = self.buf.get(self.pos..end).ok_or(K::Truncated)?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn byte(&mut self) -> Result<u8, K> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn be<const N: usize>(&mut self) -> Result<[u8; N], K> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn wrong(&self, expected: &'static str) -> K {
+        K::WrongType {
+            expected,
+            found: self
+                .peek_kind()
+                .map(ValueKind::name)
+                .unwrap_or("end of data"),
+        }
+    }
+
+    /// Consumes a nil if the next value is nil.
+    pub fn read_nil(&mut self) -> Result<bool, K> {
+        if self.peek_kind()? == ValueKind::Nil {
+            self.pos += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// A bool.
+    pub fn read_bool(&mut self) -> Result<bool, K> {
+        match self.buf.get(self.pos) {
+            Some(0xc2) => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(0xc3) => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(_) => Err(self.wrong("bool")),
+            None => Err(K::Truncated),
+        }
+    }
+
+    /// An integer in any msgpack encoding.
+    pub fn read_int(&mut self) -> Result<Int, K> {
+        let m = *self.buf.get(self.pos).ok_or(K::Truncated)?;
+        if ValueKind::of(m) != ValueKind::Int {
+            return Err(self.wrong("integer"));
+        }
+        self.pos += 1;
+        Ok(match m {
+            0x00..=0x7f => Int::U(m as u64),
+            0xe0..=0xff => Int::I(m as i8 as i64),
+            0xcc => Int::U(self.byte()? as u64),
+            0xcd => Int::U(u16::from_be_bytes(self.be()?) as u64),
+            0xce => Int::U(u32::from_be_bytes(self.be()?) as u64),
+            0xcf => Int::U(u64::from_be_bytes(self.be()?)),
+            0xd0 => Int::I(self.byte()? as i8 as i64),
+            0xd1 => Int::I(i16::from_be_bytes(self.be()?) as i64),
+            0xd2 => Int::I(i32::from_be_bytes(self.be()?) as i64),
+            _ => Int::I(i64::from_be_bytes(self.be()?)),
+        })
+    }
+
+    /// A float; float 32, float 64 and integers are all accepted.
+    pub fn read_f64(&mut self) -> Result<f64, K> {
+        match self.peek_kind()? {
+            ValueKind::Float => {
+                let m = self.byte()?;
+                Ok(if m == 0xca {
+                    f32::from_be_bytes(self.be()?) as f64
+                } else {
+                    f64::from_be_bytes(self.be()?)
+                })
+            }
+            ValueKind::Int => Ok(match self.read_int()? {
+                Int::U(v) => v as f64,
+                Int::I(v) => v as f64,
+            }),
+            _ => Err(self.wrong("float")),
+        }
+    }
+
+    fn read_len(&mut self, marker: u8, small: [u8; 3]) -> Result<usize, K> {
+        Ok(if marker == small[0] {
+            self.byte()? as usize
+        } else if marker == small[1] {
+            u16::from_be_bytes(self.be()?) as usize
+        } else if marker == small[2] {
+            u32::from_be_bytes(self.be()?) as usize
+        } else {
+            unreachable_len()
+        })
+    }
+
+    /// A UTF-8 string, borrowed from the metadata.
+    pub fn read_str(&mut self) -> Result<&'a str, K> {
+        let m = *self.buf.get(self.pos).ok_or(K::Truncated)?;
+        let len = match m {
+            0xa0..=0xbf => {
+                self.pos += 1;
+                (m & 0x1f) as usize
+            }
+            0xd9..=0xdb => {
+                self.pos += 1;
+                self.read_len(m, [0xd9, 0xda, 0xdb])?
+            }
+            _ => return Err(self.wrong("string")),
+        };
+        std::str::from_utf8(self.take(len)?).map_err(|_| K::InvalidUtf8)
+    }
+
+    /// A byte blob, borrowed from the metadata (bin; str is accepted too).
+    pub fn read_bin(&mut self) -> Result<&'a [u8], K> {
+        let m = *self.buf.get(self.pos).ok_or(K::Truncated)?;
+        match m {
+            0xc4..=0xc6 => {
+                self.pos += 1;
+                let len = self.read_len(m, [0xc4, 0xc5, 0xc6])?;
+                self.take(len)
+            }
+            0xa0..=0xbf | 0xd9..=0xdb => Ok(self.read_str()?.as_bytes()),
+            _ => Err(self.wrong("bytes")),
+        }
+    }
+
+    /// An array header: the number of elements that follow.
+    pub fn read_array_len(&mut self) -> Result<usize, K> {
+        let m = *self.buf.get(self.pos).ok_or(K::Truncated)?;
+        let len = match m {
+            0x90..=0x9f => {
+                self.pos += 1;
+                (m & 0x0f) as usize
+            }
+            0xdc => {
+                self.pos += 1;
+                u16::from_be_bytes(self.be()?) as usize
+            }
+            0xdd => {
+                self.pos += 1;
+                u32::from_be_bytes(self.be()?) as usize
+            }
+            _ => return Err(self.wrong("array")),
+        };
+        self.check_count(len)
+    }
+
+    /// A map header: the number of key/value pairs that follow.
+    pub fn read_map_len(&mut self) -> Result<usize, K> {
+        let m = *self.buf.get(self.pos).ok_or(K::Truncated)?;
+        let len = match m {
+            0x80..=0x8f => {
+                self.pos += 1;
+                (m & 0x0f) as usize
+            }
+            0xde => {
+                self.pos += 1;
+                u16::from_be_bytes(self.be()?) as usize
+            }
+            0xdf => {
+                self.pos += 1;
+                u32::from_be_bytes(self.be()?) as usize
+            }
+            _ => return Err(self.wrong("map")),
+        };
+        self.check_count(len)
+    }
+
+    /// Every element takes at least one byte: a count beyond the remaining
+    /// bytes is a lie, and refusing it keeps hostile counts from driving
+    /// huge allocations.
+    fn check_count(&self, len: usize) -> Result<usize, K> {
+        if len > self.buf.len() - self.pos {
+            Err(K::Truncated)
+        } else {
+            Ok(len)
+        }
+    }
+
+    /// Skips one value of any type (used for unknown map keys).
+    pub fn skip_value(&mut self) -> Result<(), K> {
+        match self.peek_kind()? {
+            ValueKind::Nil | ValueKind::Bool => self.pos += 1,
+            ValueKind::Int => {
+                self.read_int()?;
+            }
+            ValueKind::Float => {
+                self.read_f64()?;
+            }
+            ValueKind::Str | ValueKind::Bin => {
+                self.read_bin()?;
+            }
+            ValueKind::Array => {
+                let n = self.read_array_len()?;
+                self.enter()?;
+                for _ in 0..n {
+                    self.skip_value()?;
+                }
+                self.leave();
+            }
+            ValueKind::Map => {
+                let n = self.read_map_len()?;
+                self.enter()?;
+                for _ in 0..n {
+                    self.skip_value()?;
+                    self.skip_value()?;
+                }
+                self.leave();
+            }
+            ValueKind::Other => return Err(K::Unsupported("msgpack ext or reserved marker")),
+        }
+        Ok(())
+    }
+
+    /// Deserializes a serde value from msgpack at the current position.
+    pub fn read_serde<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, K> {
+        let mut rest = &self.buf[self.pos..];
+        let before = rest.len();
+        let v = rmp_serde::from_read(&mut rest).map_err(|e| K::Serde(e.to_string()))?;
+        self.pos += before - rest.len();
+        Ok(v)
+    }
+}
+
+#[inline]
+fn unreachable_len() -> usize {
+    // Callers only pass markers from the triple; a wrong one reads as 0
+    // rather than panicking.
+    0
+}

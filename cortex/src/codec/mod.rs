@@ -1,0 +1,42 @@
+//! The wire codec: header, msgpack metadata and out-of-band buffers.
+//!
+//! A published message is one ZeroMQ multipart message:
+//! `topic · header (24 B) · metadata (msgpack array) · OOB buffers...`.
+//! This module handles everything after the topic frame; see the book's
+//! protocol reference for the byte-level description.
+
+mod decoder;
+mod encoder;
+mod error;
+mod header;
+
+pub use decoder::{Decoder, Int, ValueKind, MAX_DEPTH};
+pub use encoder::Encoder;
+pub use error::{DecodeError, DecodeErrorKind, EncodeError, FieldPath};
+pub use header::Header;
+
+use bytes::Bytes;
+
+/// One message's frames after encoding, ready to be sent after the topic frame.
+#[derive(Debug, Clone)]
+pub struct EncodedMessage {
+    /// The 24-byte header.
+    pub header: Header,
+    /// The msgpack metadata (one array of the field values).
+    pub metadata: Vec<u8>,
+    /// Out-of-band buffers, shared with the message's arrays (not copies).
+    pub oob: Vec<Bytes>,
+}
+
+impl EncodedMessage {
+    /// Header, metadata and OOB buffers as one frame list (as
+    /// [`Message::decode`](crate::Message::decode) takes it). Copies the
+    /// metadata but not the OOB buffers.
+    pub fn to_frames(&self) -> Vec<Bytes> {
+        let mut frames = Vec::with_capacity(2 + self.oob.len());
+        frames.push(Bytes::copy_from_slice(&self.header.to_bytes()));
+        frames.push(Bytes::copy_from_slice(&self.metadata));
+        frames.extend(self.oob.iter().cloned());
+        frames
+    }
+}
