@@ -11,14 +11,13 @@ pub fn begin_write(enc: &mut Encoder, fields: usize) -> Result<(), EncodeError> 
     enc.write_array_len(fields)
 }
 
-/// Writes one field, locating errors at `ty.name`.
-pub fn write_field<T: Field>(
-    enc: &mut Encoder,
+/// Locates an encode error at `ty.name`.
+pub fn located_write(
+    r: Result<(), EncodeError>,
     ty: &'static str,
     name: &'static str,
-    v: &T,
 ) -> Result<(), EncodeError> {
-    v.write(enc).map_err(|e| e.in_field(ty, name))
+    r.map_err(|e| e.in_field(ty, name))
 }
 
 /// Writes one `#[cortex(serde)]` field.
@@ -53,13 +52,13 @@ pub fn end_read(dec: &mut Decoder<'_>) {
     dec.leave();
 }
 
-/// Reads one field, locating errors at `ty.name`.
-pub fn read_field<T: Field>(
-    dec: &mut Decoder<'_>,
+/// Locates a decode error at `ty.name`.
+pub fn located_read<T>(
+    r: Result<T, DecodeError>,
     ty: &'static str,
     name: &'static str,
 ) -> Result<T, DecodeError> {
-    T::read(dec).map_err(|e| e.in_field(ty, name))
+    r.map_err(|e| e.in_field(ty, name))
 }
 
 /// Reads one `#[cortex(serde)]` field.

@@ -115,13 +115,21 @@ fn sample() -> Everything {
         mask: arr(vec![true, false, true]),
         maybe_arr: Some(arr(vec![0.1, 0.2])),
         any: NdArray::from_vec(vec![1u32, 2]).into(),
-        dict: [("a".to_string(), 1), ("b".to_string(), -2)].into_iter().collect(),
+        dict: [("a".to_string(), 1), ("b".to_string(), -2)]
+            .into_iter()
+            .collect(),
         hmap: [("k".to_string(), "v".to_string())].into_iter().collect(),
         bmap: [("z".to_string(), vec![1u8])].into_iter().collect(),
         dynamic: Value::Map(vec![
             ("n".into(), Value::Int(-3)),
-            ("xs".into(), Value::List(vec![Value::Float(1.0), Value::Nil])),
-            ("arr".into(), Value::NdArray(NdArray::from_vec(vec![1i16, 2]).into())),
+            (
+                "xs".into(),
+                Value::List(vec![Value::Float(1.0), Value::Nil]),
+            ),
+            (
+                "arr".into(),
+                Value::NdArray(NdArray::from_vec(vec![1i16, 2]).into()),
+            ),
         ]),
         mode: Mode::Run { speed: 2.5 },
         tags: ["x".to_string()].into_iter().collect(),
@@ -144,9 +152,22 @@ fn schema_lists_fields_in_order() {
     let schema = Everything::schema();
     assert_eq!(schema.type_name, "Everything");
     assert_eq!(schema.fields.len(), 42);
-    let names: Vec<_> = schema.fields.iter().take(3).map(|f| (f.name, f.ty.as_str())).collect();
+    let names: Vec<_> = schema
+        .fields
+        .iter()
+        .take(3)
+        .map(|f| (f.name, f.ty.as_str()))
+        .collect();
     assert_eq!(names, [("flag", "bool"), ("a_u8", "u8"), ("a_u16", "u16")]);
-    let ty = |name: &str| schema.fields.iter().find(|f| f.name == name).unwrap().ty.clone();
+    let ty = |name: &str| {
+        schema
+            .fields
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap()
+            .ty
+            .clone()
+    };
     assert_eq!(ty("blob"), "bytes");
     assert_eq!(ty("fixed_blob"), "[u8; 4]");
     assert_eq!(ty("list"), "Vec<i32>");
@@ -240,10 +261,18 @@ mod fingerprints {
 
     #[test]
     fn native_rule_covers_order_names_and_types() {
-        assert_ne!(A::FINGERPRINT, same_name::A::FINGERPRINT, "declaration order counts");
+        assert_ne!(
+            A::FINGERPRINT,
+            same_name::A::FINGERPRINT,
+            "declaration order counts"
+        );
         assert_ne!(A::FINGERPRINT, retyped::A::FINGERPRINT, "field types count");
         assert_ne!(A::FINGERPRINT, renamed::A::FINGERPRINT, "field names count");
-        assert_eq!(A::FINGERPRINT, aliased::A::FINGERPRINT, "an alias is the same type");
+        assert_eq!(
+            A::FINGERPRINT,
+            aliased::A::FINGERPRINT,
+            "an alias is the same type"
+        );
     }
 
     #[test]
@@ -297,7 +326,10 @@ fn ndarray_accessors() {
     a.as_mut_slice()[0] = 10;
     assert_eq!(a[[0, 0]], 10);
     let err = NdArray::new(vec![1u8; 5], [2, 3]).unwrap_err();
-    assert!(err.to_string().contains("[2, 3]") && err.to_string().contains("5"), "{err}");
+    assert!(
+        err.to_string().contains("[2, 3]") && err.to_string().contains("5"),
+        "{err}"
+    );
     assert!(NdArray::new(vec![1u8], [usize::MAX, 2]).is_err());
     let scalar = NdArray::new(vec![4.0f64], Vec::<usize>::new()).unwrap();
     assert_eq!(scalar.len(), 1);
@@ -327,15 +359,22 @@ fn copy_on_write_keeps_sent_frames_intact() {
 
 // ---- property tests ----
 
-fn ndarray<T: cortex::Element + Clone + std::fmt::Debug>(elem: impl Strategy<Value = T> + Clone) -> impl Strategy<Value = NdArray<T>> {
+fn ndarray<T: cortex::Element + Clone + std::fmt::Debug>(
+    elem: impl Strategy<Value = T> + Clone,
+) -> impl Strategy<Value = NdArray<T>> {
     prop::collection::vec(1usize..4, 0..4).prop_flat_map(move |shape| {
         let n: usize = shape.iter().product();
-        prop::collection::vec(elem.clone(), n).prop_map(move |data| NdArray::new(data, shape.clone()).unwrap())
+        prop::collection::vec(elem.clone(), n)
+            .prop_map(move |data| NdArray::new(data, shape.clone()).unwrap())
     })
 }
 
 fn inner() -> impl Strategy<Value = Inner> {
-    (any::<u16>(), ".{0,12}", ndarray(-1e6f32..1e6)).prop_map(|(id, label, weights)| Inner { id, label, weights })
+    (any::<u16>(), ".{0,12}", ndarray(-1e6f32..1e6)).prop_map(|(id, label, weights)| Inner {
+        id,
+        label,
+        weights,
+    })
 }
 
 fn everything() -> impl Strategy<Value = Everything> {
@@ -429,7 +468,11 @@ fn everything() -> impl Strategy<Value = Everything> {
         hmap: r.6,
         bmap: r.7,
         dynamic: r.8,
-        mode: if r.9 .0 { Mode::Idle } else { Mode::Run { speed: r.9 .1 } },
+        mode: if r.9 .0 {
+            Mode::Idle
+        } else {
+            Mode::Run { speed: r.9 .1 }
+        },
         tags: Default::default(),
     })
 }
@@ -463,7 +506,9 @@ fn value_strategy() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::Int),
         ((i64::MAX as u64 + 1)..=u64::MAX).prop_map(Value::UInt),
-        any::<f64>().prop_filter("NaN", |f| !f.is_nan()).prop_map(Value::Float),
+        any::<f64>()
+            .prop_filter("NaN", |f| !f.is_nan())
+            .prop_map(Value::Float),
         ".{0,10}".prop_map(Value::Str),
         prop::collection::vec(any::<u8>(), 0..10).prop_map(Value::Bin),
         ndarray(any::<i32>()).prop_map(|a| Value::NdArray(a.into())),
@@ -471,10 +516,14 @@ fn value_strategy() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::List),
-            prop::collection::vec((".{0,6}".prop_map(Value::Str), inner), 0..6)
-                .prop_map(|entries| Value::Map(
-                    entries.into_iter().filter(|(k, _)| k.as_str() != Some("__cortex_oob__")).collect()
-                )),
+            prop::collection::vec((".{0,6}".prop_map(Value::Str), inner), 0..6).prop_map(
+                |entries| Value::Map(
+                    entries
+                        .into_iter()
+                        .filter(|(k, _)| k.as_str() != Some("__cortex_oob__"))
+                        .collect()
+                )
+            ),
         ]
     })
 }

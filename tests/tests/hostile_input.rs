@@ -68,7 +68,8 @@ fn meta(data: &str, mask: &str) -> String {
 }
 
 fn kind(err: &DecodeError) -> &K {
-    err.kind().unwrap_or_else(|| panic!("expected a content error, got {err}"))
+    err.kind()
+        .unwrap_or_else(|| panic!("expected a content error, got {err}"))
 }
 
 #[test]
@@ -86,8 +87,14 @@ fn header_length_is_checked() {
         assert_eq!(err, DecodeError::HeaderLength { len });
         assert!(err.to_string().contains("expected 24"));
     }
-    assert_eq!(Frame::decode(&[]).unwrap_err(), DecodeError::MissingFrames { found: 0 });
-    assert_eq!(Frame::decode(&[header()]).unwrap_err(), DecodeError::MissingFrames { found: 1 });
+    assert_eq!(
+        Frame::decode(&[]).unwrap_err(),
+        DecodeError::MissingFrames { found: 0 }
+    );
+    assert_eq!(
+        Frame::decode(&[header()]).unwrap_err(),
+        DecodeError::MissingFrames { found: 1 }
+    );
 }
 
 #[test]
@@ -102,7 +109,11 @@ fn wrong_fingerprint_names_both_types() {
     .unwrap();
     let err = Frame::decode(&enc.to_frames()).unwrap_err();
     match &err {
-        DecodeError::FingerprintMismatch { expected_type, expected, found } => {
+        DecodeError::FingerprintMismatch {
+            expected_type,
+            expected,
+            found,
+        } => {
             assert_eq!(*expected_type, "Frame");
             assert_eq!(*expected, Frame::FINGERPRINT);
             assert_eq!(*found, ImageMessage::FINGERPRINT);
@@ -110,19 +121,35 @@ fn wrong_fingerprint_names_both_types() {
         other => panic!("{other}"),
     }
     let text = err.to_string();
-    assert!(text.contains("Frame") && text.contains(&format!("{:016x}", ImageMessage::FINGERPRINT)), "{text}");
+    assert!(
+        text.contains("Frame") && text.contains(&format!("{:016x}", ImageMessage::FINGERPRINT)),
+        "{text}"
+    );
 }
 
 #[test]
 fn bad_msgpack() {
     // Truncated in the middle of the label string.
-    let m = format!("94 {} {} a363", desc(0, "|u1", &[2, 3]), desc(1, "|b1", &[2]));
+    let m = format!(
+        "94 {} {} a363",
+        desc(0, "|u1", &[2, 3]),
+        desc(1, "|b1", &[2])
+    );
     let err = Frame::decode(&frames(&m, &[&[0; 6], &[0, 1]])).unwrap_err();
     assert_eq!(kind(&err), &K::Truncated);
     assert!(err.to_string().starts_with("Frame.label"), "{err}");
     // Reserved marker 0xc1 in place of the array.
     let err = Frame::decode(&frames("c1", &[])).unwrap_err();
-    assert!(matches!(kind(&err), K::WrongType { expected: "array", .. }), "{err}");
+    assert!(
+        matches!(
+            kind(&err),
+            K::WrongType {
+                expected: "array",
+                ..
+            }
+        ),
+        "{err}"
+    );
     // Ext type where a field should be.
     let m = meta(&desc(0, "|u1", &[2, 3]), &desc(1, "|b1", &[2])).replace("a363616d", "d40100");
     let err = Frame::decode(&frames(&m, &[&[0; 6], &[0, 1]])).unwrap_err();
@@ -137,24 +164,45 @@ fn bad_msgpack() {
     assert_eq!(kind(&err), &K::TrailingBytes(1));
     // An array header claiming 2^32-1 elements in 5 bytes.
     let err = Frame::decode(&frames("dd ffffffff", &[])).unwrap_err();
-    assert!(matches!(kind(&err), K::Truncated | K::Arity { .. }), "{err}");
+    assert!(
+        matches!(kind(&err), K::Truncated | K::Arity { .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn wrong_arity_names_the_type() {
     let err = Frame::decode(&frames("93 c0 c0 c0", &[])).unwrap_err();
-    assert_eq!(kind(&err), &K::Arity { expected: 4, found: 3 });
-    assert!(err.to_string().starts_with("Frame: expected an array of 4 fields, found 3"), "{err}");
+    assert_eq!(
+        kind(&err),
+        &K::Arity {
+            expected: 4,
+            found: 3
+        }
+    );
+    assert!(
+        err.to_string()
+            .starts_with("Frame: expected an array of 4 fields, found 3"),
+        "{err}"
+    );
 }
 
 #[test]
 fn wrong_value_types_name_the_field() {
-    let m = meta(&desc(0, "|u1", &[2, 3]), &desc(1, "|b1", &[2])).replace("a363616d 03", "03 a363616d");
+    let m =
+        meta(&desc(0, "|u1", &[2, 3]), &desc(1, "|b1", &[2])).replace("a363616d 03", "03 a363616d");
     let err = Frame::decode(&frames(&m, &[&[0; 6], &[0, 1]])).unwrap_err();
-    assert_eq!(err.to_string(), "Frame.label: expected string, found integer");
-    let m = meta(&desc(0, "|u1", &[2, 3]), &desc(1, "|b1", &[2])).replace("a363616d 03", "a363616d cd0100");
+    assert_eq!(
+        err.to_string(),
+        "Frame.label: expected string, found integer"
+    );
+    let m = meta(&desc(0, "|u1", &[2, 3]), &desc(1, "|b1", &[2]))
+        .replace("a363616d 03", "a363616d cd0100");
     let err = Frame::decode(&frames(&m, &[&[0; 6], &[0, 1]])).unwrap_err();
-    assert_eq!(err.to_string(), "Frame.count: integer 256 does not fit in u8");
+    assert_eq!(
+        err.to_string(),
+        "Frame.count: integer 256 does not fit in u8"
+    );
     let m = meta("c3", &desc(1, "|b1", &[2]));
     let err = Frame::decode(&frames(&m, &[&[0, 1]])).unwrap_err();
     assert_eq!(err.to_string(), "Frame.data: expected map, found bool");
@@ -164,12 +212,28 @@ fn wrong_value_types_name_the_field() {
 fn oob_index_out_of_range_and_missing_frame() {
     let m = meta(&desc(5, "|u1", &[2, 3]), &desc(1, "|b1", &[2]));
     let err = Frame::decode(&frames(&m, &[&[0; 6], &[0, 1]])).unwrap_err();
-    assert_eq!(kind(&err), &K::OobIndex { index: 5, available: 2 });
-    assert!(err.to_string().starts_with("Frame.data: out-of-band buffer 5 does not exist"), "{err}");
+    assert_eq!(
+        kind(&err),
+        &K::OobIndex {
+            index: 5,
+            available: 2
+        }
+    );
+    assert!(
+        err.to_string()
+            .starts_with("Frame.data: out-of-band buffer 5 does not exist"),
+        "{err}"
+    );
     // The mask's frame was never sent.
     let m = meta(&desc(0, "|u1", &[2, 3]), &desc(1, "|b1", &[2]));
     let err = Frame::decode(&frames(&m, &[&[0; 6]])).unwrap_err();
-    assert_eq!(kind(&err), &K::OobIndex { index: 1, available: 1 });
+    assert_eq!(
+        kind(&err),
+        &K::OobIndex {
+            index: 1,
+            available: 1
+        }
+    );
     assert!(err.to_string().starts_with("Frame.mask"), "{err}");
 }
 
@@ -190,7 +254,10 @@ fn shape_overflow_and_mismatch() {
     assert!(matches!(kind(&err), K::ShapeOverflow { .. }), "{err}");
     let m = meta(&desc(0, "|u1", &[2, 4]), &desc(1, "|b1", &[2]));
     let err = Frame::decode(&frames(&m, &[&[0; 6], &[0, 1]])).unwrap_err();
-    assert_eq!(err.to_string(), "Frame.data: buffer is 6 bytes but shape [2, 4] of |u1 needs 8");
+    assert_eq!(
+        err.to_string(),
+        "Frame.data: buffer is 6 bytes but shape [2, 4] of |u1 needs 8"
+    );
 }
 
 #[test]
@@ -200,10 +267,17 @@ fn dtypes_are_checked() {
     assert_eq!(kind(&err), &K::UnknownDtype("<c8".into()));
     let m = meta(&desc(0, ">f4", &[2, 3]), &desc(1, "|b1", &[2]));
     let err = Frame::decode(&frames(&m, &[&[0; 24], &[0, 1]])).unwrap_err();
-    assert_eq!(kind(&err), &K::UnknownDtype(">f4".into()), "big-endian is refused");
+    assert_eq!(
+        kind(&err),
+        &K::UnknownDtype(">f4".into()),
+        "big-endian is refused"
+    );
     let m = meta(&desc(0, "<f4", &[2, 3]), &desc(1, "|b1", &[2]));
     let err = Frame::decode(&frames(&m, &[&[0; 24], &[0, 1]])).unwrap_err();
-    assert_eq!(err.to_string(), "Frame.data: array has dtype <f4 but the field is NdArray<u8>");
+    assert_eq!(
+        err.to_string(),
+        "Frame.data: array has dtype <f4 but the field is NdArray<u8>"
+    );
     // Invalid bool bytes.
     let m = meta(&desc(0, "|u1", &[2, 3]), &desc(1, "|b1", &[2]));
     let err = Frame::decode(&frames(&m, &[&[0; 6], &[1, 7]])).unwrap_err();
@@ -219,9 +293,12 @@ fn dtypes_are_checked() {
 #[test]
 fn deep_nesting_is_refused_not_a_stack_overflow() {
     let mut meta = vec![0x91u8];
-    meta.extend(std::iter::repeat(0x91).take(100_000));
+    meta.extend(std::iter::repeat_n(0x91, 100_000));
     meta.push(0xc0);
-    let f = vec![Bytes::copy_from_slice(&Header::now(ListMessage::FINGERPRINT, 0).to_bytes()), Bytes::from(meta)];
+    let f = vec![
+        Bytes::copy_from_slice(&Header::now(ListMessage::FINGERPRINT, 0).to_bytes()),
+        Bytes::from(meta),
+    ];
     let err = ListMessage::decode(&f).unwrap_err();
     assert!(matches!(kind(&err), K::TooDeep(_)), "{err}");
 }

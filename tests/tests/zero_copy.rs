@@ -51,8 +51,14 @@ fn misaligned_frames_are_copied_once_and_stay_correct() {
         let frames = shifted(&msg.encode(0).unwrap().to_frames(), offset);
         let (back, _) = Cloud::decode(&frames).unwrap();
         assert_eq!(back, msg, "offset {offset}");
-        assert!(!back.points.is_borrowed(), "f32 at offset {offset} must be copied");
-        assert_eq!(back.points.as_ptr() as usize % std::mem::align_of::<f32>(), 0);
+        assert!(
+            !back.points.is_borrowed(),
+            "f32 at offset {offset} must be copied"
+        );
+        assert_eq!(
+            back.points.as_ptr() as usize % std::mem::align_of::<f32>(),
+            0
+        );
         // bool has alignment 1: still borrowed.
         assert!(back.mask.is_borrowed());
     }

@@ -49,7 +49,9 @@ pub(super) fn expand(plan: &Plan<'_>) -> TokenStream {
         if f.serde {
             quote!(#p::write_serde_field(enc, #type_name, #name, &self.#member)?;)
         } else {
-            quote_spanned!(ty.span()=> #p::write_field::<#ty>(enc, #type_name, #name, &self.#member)?;)
+            // Every use of the type is `<#ty as Field>` at the type's span, so an
+            // unsupported type is reported once (rustc merges identical errors).
+            quote_spanned!(ty.span()=> #p::located_write(<#ty as #p::Field>::write(&self.#member, enc), #type_name, #name)?;)
         }
     });
 
@@ -58,7 +60,7 @@ pub(super) fn expand(plan: &Plan<'_>) -> TokenStream {
         if f.serde {
             quote!(let #member = #p::read_serde_field::<#ty>(dec, #type_name, #name)?;)
         } else {
-            quote_spanned!(ty.span()=> let #member = #p::read_field::<#ty>(dec, #type_name, #name)?;)
+            quote_spanned!(ty.span()=> let #member = #p::located_read(<#ty as #p::Field>::read(dec), #type_name, #name)?;)
         }
     });
     let members = plan.fields.iter().map(|f| f.ident);

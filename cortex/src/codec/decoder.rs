@@ -261,15 +261,13 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn read_len(&mut self, marker: u8, small: [u8; 3]) -> Result<usize, K> {
-        Ok(if marker == small[0] {
-            self.byte()? as usize
-        } else if marker == small[1] {
-            u16::from_be_bytes(self.be()?) as usize
-        } else if marker == small[2] {
-            u32::from_be_bytes(self.be()?) as usize
-        } else {
-            unreachable_len()
+    /// A length prefix of the 8/16/32-bit variant selected by `marker`,
+    /// where `first` is the marker of the 8-bit variant.
+    fn read_len(&mut self, marker: u8, first: u8) -> Result<usize, K> {
+        Ok(match marker - first {
+            0 => self.byte()? as usize,
+            1 => u16::from_be_bytes(self.be()?) as usize,
+            _ => u32::from_be_bytes(self.be()?) as usize,
         })
     }
 
@@ -283,7 +281,7 @@ impl<'a> Decoder<'a> {
             }
             0xd9..=0xdb => {
                 self.pos += 1;
-                self.read_len(m, [0xd9, 0xda, 0xdb])?
+                self.read_len(m, 0xd9)?
             }
             _ => return Err(self.wrong("string")),
         };
@@ -296,7 +294,7 @@ impl<'a> Decoder<'a> {
         match m {
             0xc4..=0xc6 => {
                 self.pos += 1;
-                let len = self.read_len(m, [0xc4, 0xc5, 0xc6])?;
+                let len = self.read_len(m, 0xc4)?;
                 self.take(len)
             }
             0xa0..=0xbf | 0xd9..=0xdb => Ok(self.read_str()?.as_bytes()),
@@ -400,11 +398,4 @@ impl<'a> Decoder<'a> {
         self.pos += before - rest.len();
         Ok(v)
     }
-}
-
-#[inline]
-fn unreachable_len() -> usize {
-    // Callers only pass markers from the triple; a wrong one reads as 0
-    // rather than panicking.
-    0
 }

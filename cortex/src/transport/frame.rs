@@ -148,23 +148,37 @@ mod tests {
         rx.bind("inproc://frame-test").unwrap();
         tx.connect("inproc://frame-test").unwrap();
         let img = Image {
-            data: NdArray::new((0..1920 * 1080 * 3).map(|i| i as u8).collect(), [1080, 1920, 3]).unwrap(),
+            data: NdArray::new(
+                (0..1920 * 1080 * 3).map(|i| i as u8).collect(),
+                [1080, 1920, 3],
+            )
+            .unwrap(),
         };
         let enc = img.encode(3).unwrap();
         OutFrame::copy_from_slice(&enc.header.to_bytes())
             .send(&mut tx, zmq::SNDMORE)
             .unwrap();
-        OutFrame::copy_from_slice(&enc.metadata).send(&mut tx, zmq::SNDMORE).unwrap();
-        OutFrame::from_bytes(enc.oob[0].clone()).send(&mut tx, 0).unwrap();
+        OutFrame::copy_from_slice(&enc.metadata)
+            .send(&mut tx, zmq::SNDMORE)
+            .unwrap();
+        OutFrame::from_bytes(enc.oob[0].clone())
+            .send(&mut tx, 0)
+            .unwrap();
         drop(enc);
 
-        let frames: Vec<Bytes> = (0..3).map(|_| frame_to_bytes(rx.recv_msg(0).unwrap())).collect();
+        let frames: Vec<Bytes> = (0..3)
+            .map(|_| frame_to_bytes(rx.recv_msg(0).unwrap()))
+            .collect();
         let (back, header) = Image::decode(&frames).unwrap();
         assert_eq!(header.sequence, 3);
         assert_eq!(back.data, img.data);
         // Large frames are 8-aligned by libzmq, so u8 (and wider) borrow.
         assert!(back.data.is_borrowed());
-        assert_eq!(back.data.as_ptr(), frames[2].as_ptr(), "decoded array is the received frame");
+        assert_eq!(
+            back.data.as_ptr(),
+            frames[2].as_ptr(),
+            "decoded array is the received frame"
+        );
     }
 
     #[test]

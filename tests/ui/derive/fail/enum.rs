@@ -1,0 +1,9 @@
+use cortex::prelude::*;
+
+#[derive(Message)]
+enum Mode {
+    Idle,
+    Run,
+}
+
+fn main() {}

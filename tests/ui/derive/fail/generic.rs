@@ -1,0 +1,8 @@
+use cortex::prelude::*;
+
+#[derive(Message)]
+struct Wrapper<T> {
+    value: T,
+}
+
+fn main() {}

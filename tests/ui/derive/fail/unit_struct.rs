@@ -1,0 +1,6 @@
+use cortex::prelude::*;
+
+#[derive(Message)]
+struct Tick;
+
+fn main() {}
