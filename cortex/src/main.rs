@@ -1,2 +1,7 @@
 //! The `cortex` command-line tool.
-fn main() {}
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,1 +1,35 @@
 //! Discovery: the control plane (daemon, protocol, client).
+//!
+//! Publishers register where their topic is published; subscribers look it
+//! up. The daemon ([`Daemon`], or `cortex discovery` on the command line)
+//! speaks the Python cortex's protocol byte for byte ([`protocol`]), so
+//! Python and Rust nodes share one daemon, and adds what the original
+//! lacked:
+//!
+//! - a DEALER-based [`Client`] with timeouts and retries that never gets
+//!   stuck after a lost reply;
+//! - [`Client::wait_for_topic`], a long poll (command `WAIT_FOR_TOPIC` = 20)
+//!   answered the moment the topic is registered, with a polling fallback
+//!   for a Python daemon;
+//! - eviction of records whose publisher died (the registered endpoint is
+//!   probed, so it also works for Python publishers);
+//! - [`Client::keep_registered`], which registers again after a daemon
+//!   restart;
+//! - refusal to start a second daemon on a live address.
+//!
+//! The daemon address comes from an explicit option, else the
+//! `CORTEX_DISCOVERY` environment variable, else [`DEFAULT_ADDRESS`].
+
+mod address;
+mod client;
+mod daemon;
+mod error;
+mod msgpack;
+mod probe;
+pub mod protocol;
+
+pub use address::{default_address, ADDRESS_ENV, DEFAULT_ADDRESS};
+pub use client::{Client, ClientConfig, Registration};
+pub use daemon::{Daemon, DaemonConfig, ShutdownHandle};
+pub use error::{DiscoveryError, ProtocolError, Result};
+pub use protocol::{Command, Request, Response, Status, TopicInfo, MAX_MESSAGE_BYTES};

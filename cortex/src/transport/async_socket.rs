@@ -1,1 +1,194 @@
 //! ZeroMQ sockets on tokio (edge-triggered `ZMQ_FD`).
+//!
+//! A [`zmq::Socket`] exposes a notification descriptor (`ZMQ_FD`) that is
+//! edge-triggered and only ever signals *readable*, for both directions: it
+//! says "`ZMQ_EVENTS` may have changed", not "data is waiting". The loop that
+//! is correct under those rules (DESIGN §5) is:
+//!
+//! 1. read `ZMQ_EVENTS`; if the wanted flag is set, act with `DONTWAIT` on a
+//!    whole multipart message and return;
+//! 2. otherwise await readiness of the descriptor, re-read `ZMQ_EVENTS`, and
+//!    clear tokio's readiness only if the wanted flag is still not set;
+//! 3. go to 1.
+//!
+//! Every send and receive can consume an edge, so `ZMQ_EVENTS` is re-read
+//! before each operation rather than trusted from an earlier wake.
+//!
+//! [`AsyncSocket`] owns the socket; its methods take `&mut self`, so one task
+//! drives it and the futures are `Send`.
+
+use std::fmt;
+use std::io;
+use std::os::unix::io::{AsRawFd, RawFd};
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// How many operations may complete back to back without awaiting before the
+/// socket yields to the scheduler, so a busy socket cannot starve other tasks.
+const MAX_OPS_PER_WAKE: u32 = 64;
+
+/// The socket's `ZMQ_FD`, registered with the reactor.
+///
+/// It does not own the descriptor: libzmq does, and closes it with the socket.
+#[derive(Debug)]
+struct ZmqFd(RawFd);
+
+impl AsRawFd for ZmqFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+/// A ZeroMQ socket of any type driven by tokio.
+///
+/// Sends and receives whole multipart messages without ever blocking a
+/// runtime thread. Both operations are cancel-safe: a cancelled
+/// [`recv_multipart`](Self::recv_multipart) consumes nothing, and a cancelled
+/// [`send_multipart`](Self::send_multipart) has sent nothing (the frames are
+/// dropped).
+pub struct AsyncSocket {
+    // Declaration order is drop order: the reactor registration must go
+    // before libzmq closes the descriptor together with the socket.
+    fd: AsyncFd<ZmqFd>,
+    socket: zmq::Socket,
+    ops_since_wait: u32,
+}
+
+impl fmt::Debug for AsyncSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncSocket")
+            .field("type", &self.socket.get_socket_type().ok())
+            .field("fd", &self.fd.get_ref().0)
+            .finish()
+    }
+}
+
+/// Which direction an operation waits for.
+#[derive(Clone, Copy)]
+enum Want {
+    Send,
+    Recv,
+}
+
+impl Want {
+    fn flag(self) -> zmq::PollEvents {
+        match self {
+            Want::Send => zmq::POLLOUT,
+            Want::Recv => zmq::POLLIN,
+        }
+    }
+}
+
+impl AsyncSocket {
+    /// Wraps `socket` and registers its `ZMQ_FD` with the current tokio
+    /// reactor. Must be called inside a tokio runtime.
+    pub fn new(socket: zmq::Socket) -> io::Result<Self> {
+        let raw = socket.get_fd()?;
+        // SAFETY: `raw` is the socket's `ZMQ_FD`, an open descriptor that
+        // libzmq creates with the socket, never replaces, and closes only
+        // when the socket is closed. `AsyncSocket` owns the socket and drops
+        // (or, in `into_inner`, explicitly drops) the `AsyncFd` first, so the
+        // descriptor stays open for the registration's whole lifetime, and
+        // `ZmqFd::as_raw_fd` always returns this same value.
+        let fd = unsafe { AsyncFd::register_with_interest(ZmqFd(raw), Interest::READABLE) }?;
+        Ok(Self {
+            fd,
+            socket,
+            ops_since_wait: 0,
+        })
+    }
+
+    /// The wrapped socket, for options and `bind`/`connect`.
+    ///
+    /// Do not send or receive through it directly: that consumes edges of
+    /// `ZMQ_FD` this wrapper does not know about (harmless for correctness,
+    /// since events are re-read before every wait, but it defeats the point).
+    pub fn get_ref(&self) -> &zmq::Socket {
+        &self.socket
+    }
+
+    /// Unwraps the socket, deregistering it from the reactor first.
+    pub fn into_inner(self) -> zmq::Socket {
+        let Self { fd, socket, .. } = self;
+        drop(fd);
+        socket
+    }
+
+    /// Sends `frames` as one multipart message.
+    ///
+    /// Waits while the socket cannot accept a message (high-water mark,
+    /// no peer for a DEALER/PAIR/REQ). An empty `frames` sends nothing.
+    pub async fn send_multipart(&mut self, frames: Vec<zmq::Message>) -> io::Result<()> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        self.wait_for(Want::Send).await?;
+        let last = frames.len() - 1;
+        for (i, frame) in frames.into_iter().enumerate() {
+            let more = if i < last { zmq::SNDMORE } else { 0 };
+            // With POLLOUT set the first frame is accepted, and libzmq never
+            // refuses the remaining frames of a message whose first frame
+            // went through (the high-water mark counts whole messages).
+            if let Err(e) = self.socket.send(frame, zmq::DONTWAIT | more) {
+                return Err(if e == zmq::Error::EAGAIN {
+                    io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        "zmq socket reported POLLOUT but refused the message; it was dropped",
+                    )
+                } else {
+                    e.into()
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives one whole multipart message.
+    pub async fn recv_multipart(&mut self) -> io::Result<Vec<zmq::Message>> {
+        loop {
+            self.wait_for(Want::Recv).await?;
+            match self.socket.recv_msg(zmq::DONTWAIT) {
+                Ok(first) => {
+                    let mut frames = vec![first];
+                    // The parts of a multipart message arrive atomically, so
+                    // once the first is here the rest are too.
+                    while self.socket.get_rcvmore()? {
+                        frames.push(self.socket.recv_msg(zmq::DONTWAIT)?);
+                    }
+                    return Ok(frames);
+                }
+                // Another reader of the same socket (there should be none)
+                // or a spurious POLLIN: wait again.
+                Err(zmq::Error::EAGAIN) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Returns once `ZMQ_EVENTS` has the wanted flag set.
+    async fn wait_for(&mut self, want: Want) -> io::Result<()> {
+        loop {
+            if self.socket.get_events()?.contains(want.flag()) {
+                self.ops_since_wait += 1;
+                if self.ops_since_wait >= MAX_OPS_PER_WAKE {
+                    // Fairness: let other tasks run, then re-check (the
+                    // events may have changed meanwhile).
+                    self.ops_since_wait = 0;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                return Ok(());
+            }
+            self.ops_since_wait = 0;
+            let mut guard = self.fd.readable_mut().await?;
+            // The edge may have fired before we started waiting and been
+            // consumed by our own get_events above: re-check before clearing,
+            // and clear only when there really is nothing to do, so the next
+            // edge wakes us.
+            if !self.socket.get_events()?.contains(want.flag()) {
+                guard.clear_ready();
+            }
+        }
+    }
+}

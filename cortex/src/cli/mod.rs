@@ -1,0 +1,66 @@
+//! Command-line interface: argument parsing and dispatch.
+
+mod discovery;
+mod topic;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// cortex: typed, zero-copy pub/sub over ZeroMQ.
+#[derive(Debug, Parser)]
+#[command(name = "cortex", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the discovery daemon (the control plane every node talks to).
+    Discovery(discovery::Args),
+    /// Inspect the topics registered at the discovery daemon.
+    Topic {
+        #[command(subcommand)]
+        command: topic::Command,
+    },
+}
+
+/// Parses the command line, runs the command, and maps errors to exit code 1.
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Discovery(args) => discovery::run(args).await,
+            Command::Topic { command } => topic::run(command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default level `info`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

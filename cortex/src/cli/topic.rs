@@ -1,0 +1,86 @@
+//! `cortex topic ...`: inspect registered topics.
+
+use std::time::Duration;
+
+use cortex::discovery::{Client, ClientConfig, DiscoveryError, DEFAULT_ADDRESS};
+
+/// Subcommands of `cortex topic`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// List every registered topic.
+    List(Target),
+    /// Show the record of one topic.
+    Info {
+        /// Topic name, e.g. /camera/image.
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Which daemon to ask.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Target {
+    /// Discovery daemon address.
+    #[arg(long, env = "CORTEX_DISCOVERY", default_value = DEFAULT_ADDRESS)]
+    address: String,
+    /// Per-request timeout in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    timeout_ms: u64,
+}
+
+impl Target {
+    fn client(&self) -> Client {
+        Client::with_config(
+            ClientConfig::new(self.address.clone())
+                .request_timeout(Duration::from_millis(self.timeout_ms))
+                .retries(1),
+        )
+    }
+}
+
+/// Runs a `cortex topic` subcommand.
+pub(crate) async fn run(command: Command) -> Result<(), DiscoveryError> {
+    match command {
+        Command::List(target) => {
+            let topics = target.client().list().await?;
+            if topics.is_empty() {
+                println!("no topics registered at {}", target.address);
+                return Ok(());
+            }
+            let width = topics
+                .iter()
+                .map(|t| t.name.len())
+                .max()
+                .unwrap_or(0)
+                .max(5);
+            let type_width = topics
+                .iter()
+                .map(|t| t.message_type.len())
+                .max()
+                .unwrap_or(0)
+                .max(4);
+            println!("{:width$}  {:type_width$}  NODE / ADDRESS", "TOPIC", "TYPE");
+            for t in topics {
+                println!(
+                    "{:width$}  {:type_width$}  {} {}",
+                    t.name, t.message_type, t.publisher_node, t.address
+                );
+            }
+            Ok(())
+        }
+        Command::Info { name, target } => {
+            match target.client().lookup(&name).await? {
+                Some(t) => {
+                    println!("name:           {}", t.name);
+                    println!("address:        {}", t.address);
+                    println!("message_type:   {}", t.message_type);
+                    println!("fingerprint:    {:#018x}", t.fingerprint);
+                    println!("publisher_node: {}", t.publisher_node);
+                }
+                None => println!("topic {name} is not registered at {}", target.address),
+            }
+            Ok(())
+        }
+    }
+}

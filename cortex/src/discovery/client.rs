@@ -1,0 +1,549 @@
+//! The async discovery client.
+//!
+//! It talks to the daemon through a DEALER socket and frames each request as
+//! `[request id, "", body]`. A ROUTER daemon (cortex) or a REP daemon
+//! (Python) echoes the envelope back, so every reply names the request it
+//! answers and a late reply to an abandoned request is recognised and
+//! dropped. After a timeout the socket is closed (LINGER 0 discards anything
+//! still queued) and a fresh one is connected before the retry, so a lost
+//! reply never leaves the client stuck, unlike a plain REQ socket.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::address::default_address;
+use super::error::{DiscoveryError, ProtocolError, Result};
+use super::protocol::{Request, Response, Status, TopicInfo};
+use crate::transport::async_socket::AsyncSocket;
+
+/// The daemon holds a `WAIT_FOR_TOPIC` for up to this long (its
+/// [`DaemonConfig::long_poll_window`](super::DaemonConfig::long_poll_window)
+/// default); the client allows this plus its request timeout per long poll.
+const LONG_POLL_ALLOWANCE: Duration = Duration::from_secs(1);
+
+/// Settings of a [`Client`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Daemon address, `ipc://...` or `tcp://host:port`.
+    pub address: String,
+    /// How long to wait for each reply before retrying on a fresh socket.
+    pub request_timeout: Duration,
+    /// How many times to resend after a timeout (0 = send once).
+    pub retries: u32,
+    /// Lookup interval of [`Client::wait_for_topic`] when the daemon does
+    /// not support `WAIT_FOR_TOPIC` (a Python daemon).
+    pub poll_interval: Duration,
+    /// How often a [`Registration`] checks that the daemon still has it.
+    pub keepalive_interval: Duration,
+}
+
+impl ClientConfig {
+    /// Defaults for the daemon at `address`.
+    pub fn new(address: impl Into<String>) -> Self {
+        Self {
+            address: address.into(),
+            request_timeout: Duration::from_secs(1),
+            retries: 2,
+            poll_interval: Duration::from_millis(100),
+            keepalive_interval: Duration::from_millis(500),
+        }
+    }
+
+    /// Defaults for the daemon at `CORTEX_DISCOVERY`, else the default address.
+    pub fn from_env() -> Self {
+        Self::new(default_address())
+    }
+
+    /// Sets [`request_timeout`](Self::request_timeout).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets [`retries`](Self::retries).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Sets [`poll_interval`](Self::poll_interval).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Sets [`keepalive_interval`](Self::keepalive_interval).
+    pub fn keepalive_interval(mut self, interval: Duration) -> Self {
+        self.keepalive_interval = interval;
+        self
+    }
+}
+
+/// The ZeroMQ context shared by clients that were not given one.
+fn shared_context() -> zmq::Context {
+    static CONTEXT: OnceLock<zmq::Context> = OnceLock::new();
+    CONTEXT.get_or_init(zmq::Context::new).clone()
+}
+
+/// An async client of the discovery daemon.
+///
+/// Cheap to clone; clones share one connection, and their requests take
+/// turns on it. Every method bounds its wait by the configured timeout and
+/// retries, so it always returns. Must be used inside a tokio runtime.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ClientConfig,
+    ctx: zmq::Context,
+    conn: Mutex<Option<Conn>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client of the daemon at `address`, with default settings.
+    pub fn new(address: impl Into<String>) -> Self {
+        Self::with_config(ClientConfig::new(address))
+    }
+
+    /// A client of the daemon at `CORTEX_DISCOVERY` (else the default address).
+    pub fn from_env() -> Self {
+        Self::with_config(ClientConfig::from_env())
+    }
+
+    /// A client with explicit settings, on the process-wide ZeroMQ context.
+    pub fn with_config(config: ClientConfig) -> Self {
+        Self::with_context(shared_context(), config)
+    }
+
+    /// A client whose socket lives in `ctx` (e.g. the node's context).
+    pub fn with_context(ctx: zmq::Context, config: ClientConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                ctx,
+                conn: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// The daemon address.
+    pub fn address(&self) -> &str {
+        &self.inner.config.address
+    }
+
+    /// Sends `request` and returns the daemon's response, whatever its status.
+    pub async fn request(&self, request: &Request) -> Result<Response> {
+        let config = &self.inner.config;
+        let mut conn = self.inner.conn.lock().await;
+        exchange(
+            &mut conn,
+            &self.inner.ctx,
+            config,
+            request,
+            config.request_timeout,
+            config.retries,
+        )
+        .await
+    }
+
+    /// Checks that the daemon answers.
+    pub async fn ping(&self) -> Result<()> {
+        let request = Request::ping();
+        let response = self.request(&request).await?;
+        match response.status {
+            Status::Ok => Ok(()),
+            _ => Err(self.rejected(&request, response)),
+        }
+    }
+
+    /// Registers `info`. Registering again from the same `publisher_node`
+    /// overwrites the record.
+    pub async fn register(&self, info: &TopicInfo) -> Result<()> {
+        let request = Request::register(info.clone());
+        let response = self.request(&request).await?;
+        match response.status {
+            Status::Ok => Ok(()),
+            Status::AlreadyExists => Err(DiscoveryError::TopicTaken {
+                topic: info.name.clone(),
+                address: self.address().to_owned(),
+                message: response.message,
+            }),
+            _ => Err(self.rejected(&request, response)),
+        }
+    }
+
+    /// Removes the record of `name`; `false` if there was none.
+    pub async fn unregister(&self, name: &str) -> Result<bool> {
+        let request = Request::unregister(name);
+        let response = self.request(&request).await?;
+        match response.status {
+            Status::Ok => Ok(true),
+            Status::NotFound => Ok(false),
+            _ => Err(self.rejected(&request, response)),
+        }
+    }
+
+    /// The record of `name`, if registered.
+    pub async fn lookup(&self, name: &str) -> Result<Option<TopicInfo>> {
+        let request = Request::lookup(name);
+        let response = self.request(&request).await?;
+        self.lookup_result(&request, response)
+    }
+
+    /// Every registered record.
+    pub async fn list(&self) -> Result<Vec<TopicInfo>> {
+        let request = Request::list();
+        let response = self.request(&request).await?;
+        match response.status {
+            Status::Ok => Ok(response.topics.unwrap_or_default()),
+            _ => Err(self.rejected(&request, response)),
+        }
+    }
+
+    /// Waits until `name` is registered and returns its record.
+    ///
+    /// With a cortex daemon this is a long poll (`WAIT_FOR_TOPIC`): the
+    /// daemon answers as soon as the topic is registered. A daemon without
+    /// the extension (the Python one) answers `ERROR`, and the client falls
+    /// back to `LOOKUP_TOPIC` every [`ClientConfig::poll_interval`].
+    /// Uses its own connection, so other requests on this client proceed.
+    pub async fn wait_for_topic(&self, name: &str, timeout: Duration) -> Result<TopicInfo> {
+        let config = &self.inner.config;
+        let deadline = Instant::now() + timeout;
+        let mut conn = None;
+        let request = Request::wait_for_topic(name);
+        let timed_out = || DiscoveryError::WaitTimeout {
+            topic: name.to_owned(),
+            address: config.address.clone(),
+            timeout,
+        };
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(timed_out());
+            }
+            let per_poll = remaining.min(LONG_POLL_ALLOWANCE + config.request_timeout);
+            match exchange(&mut conn, &self.inner.ctx, config, &request, per_poll, 0).await {
+                Ok(response) => match response.status {
+                    Status::Ok => {
+                        return response.topic_info.ok_or_else(|| self.missing_info());
+                    }
+                    // The daemon's window ended: ask again.
+                    Status::NotFound => {}
+                    Status::Error | Status::AlreadyExists => {
+                        tracing::debug!(
+                            topic = name,
+                            daemon = %config.address,
+                            "daemon does not support WAIT_FOR_TOPIC; polling LOOKUP_TOPIC"
+                        );
+                        return self.poll_for_topic(name, deadline, conn, timeout).await;
+                    }
+                },
+                Err(DiscoveryError::Timeout { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn poll_for_topic(
+        &self,
+        name: &str,
+        deadline: Instant,
+        mut conn: Option<Conn>,
+        timeout: Duration,
+    ) -> Result<TopicInfo> {
+        let config = &self.inner.config;
+        let request = Request::lookup(name);
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(DiscoveryError::WaitTimeout {
+                    topic: name.to_owned(),
+                    address: config.address.clone(),
+                    timeout,
+                });
+            }
+            let per_try = remaining.min(config.request_timeout);
+            match exchange(&mut conn, &self.inner.ctx, config, &request, per_try, 0).await {
+                Ok(response) => {
+                    if let Some(info) = self.lookup_result(&request, response)? {
+                        return Ok(info);
+                    }
+                }
+                Err(DiscoveryError::Timeout { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            tokio::time::sleep(config.poll_interval.min(remaining)).await;
+        }
+    }
+
+    /// Registers `info` and keeps it registered: a background task checks
+    /// every [`ClientConfig::keepalive_interval`] that the daemon still has
+    /// the record and registers it again if not (after a daemon restart, or
+    /// an eviction by mistake). Fails like [`register`](Self::register) if
+    /// the first registration fails.
+    pub async fn keep_registered(&self, info: TopicInfo) -> Result<Registration> {
+        self.register(&info).await?;
+        let config = self.inner.config.clone();
+        // Short timeouts so a restarted daemon is noticed quickly; its own
+        // connection so a slow user request never delays the check.
+        let timeout = config.request_timeout.min(config.keepalive_interval);
+        let keeper = Client::with_context(
+            self.inner.ctx.clone(),
+            config.clone().request_timeout(timeout).retries(1),
+        );
+        let restored = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(keep_alive(
+            keeper.clone(),
+            info.clone(),
+            config.keepalive_interval,
+            Arc::clone(&restored),
+        ));
+        Ok(Registration {
+            info,
+            client: keeper,
+            task,
+            restored,
+        })
+    }
+
+    fn lookup_result(&self, request: &Request, response: Response) -> Result<Option<TopicInfo>> {
+        match response.status {
+            Status::Ok => response
+                .topic_info
+                .map(Some)
+                .ok_or_else(|| self.missing_info()),
+            Status::NotFound => Ok(None),
+            _ => Err(self.rejected(request, response)),
+        }
+    }
+
+    fn missing_info(&self) -> DiscoveryError {
+        DiscoveryError::Protocol {
+            address: self.address().to_owned(),
+            source: ProtocolError::MissingKey {
+                what: "response",
+                key: "topic_info",
+            },
+        }
+    }
+
+    fn rejected(&self, request: &Request, response: Response) -> DiscoveryError {
+        DiscoveryError::Rejected {
+            address: self.address().to_owned(),
+            command: request.command.name(),
+            topic: request.topic().map(str::to_owned),
+            message: response.message,
+        }
+    }
+}
+
+/// Sends `request` on `slot` (connecting first if empty), waits `timeout`
+/// per attempt, and retries `retries` times on a fresh socket.
+async fn exchange(
+    slot: &mut Option<Conn>,
+    ctx: &zmq::Context,
+    config: &ClientConfig,
+    request: &Request,
+    timeout: Duration,
+    retries: u32,
+) -> Result<Response> {
+    let body = request.encode();
+    let attempts = retries.saturating_add(1);
+    for _ in 0..attempts {
+        let conn = match slot {
+            Some(conn) => conn,
+            None => slot.insert(Conn::open(ctx, &config.address).map_err(|source| {
+                DiscoveryError::Io {
+                    context: "cannot connect a socket to the discovery daemon",
+                    address: config.address.clone(),
+                    source,
+                }
+            })?),
+        };
+        match tokio::time::timeout(timeout, conn.roundtrip(&body)).await {
+            Ok(Ok(reply)) => {
+                return Response::decode(&reply).map_err(|source| DiscoveryError::Protocol {
+                    address: config.address.clone(),
+                    source,
+                });
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(daemon = %config.address, error = %e, "discovery socket error; reconnecting");
+                *slot = None;
+            }
+            Err(_elapsed) => {
+                tracing::debug!(
+                    daemon = %config.address,
+                    command = %request.command,
+                    "no reply from discovery daemon; retrying on a fresh socket"
+                );
+                *slot = None;
+            }
+        }
+    }
+    Err(DiscoveryError::Timeout {
+        address: config.address.clone(),
+        command: request.command.name(),
+        attempts,
+        timeout,
+    })
+}
+
+/// One DEALER connection to the daemon.
+#[derive(Debug)]
+struct Conn {
+    socket: AsyncSocket,
+    next_id: u64,
+}
+
+impl Conn {
+    fn open(ctx: &zmq::Context, address: &str) -> std::io::Result<Self> {
+        let socket = ctx.socket(zmq::DEALER)?;
+        socket.set_linger(0)?;
+        socket.set_reconnect_ivl(50)?;
+        socket.set_reconnect_ivl_max(500)?;
+        socket.connect(address)?;
+        Ok(Self {
+            socket: AsyncSocket::new(socket)?,
+            next_id: 1,
+        })
+    }
+
+    /// Sends `body` and returns the reply body to it, skipping stale replies.
+    async fn roundtrip(&mut self, body: &[u8]) -> std::io::Result<Vec<u8>> {
+        let id = self.next_id.to_be_bytes();
+        self.next_id = self.next_id.wrapping_add(1);
+        let frames = vec![
+            zmq::Message::from(&id[..]),
+            zmq::Message::new(),
+            zmq::Message::from(body),
+        ];
+        self.socket.send_multipart(frames).await?;
+        loop {
+            let reply = self.socket.recv_multipart().await?;
+            match reply.as_slice() {
+                [rid, delim, body] if rid[..] == id[..] && delim.is_empty() => {
+                    return Ok(body.to_vec());
+                }
+                _ => tracing::debug!("dropping a stale or malformed discovery reply"),
+            }
+        }
+    }
+}
+
+/// A topic kept registered by a background task; see
+/// [`Client::keep_registered`].
+///
+/// Dropping it stops the task but leaves the record at the daemon (the
+/// daemon evicts it once the endpoint dies); call
+/// [`unregister`](Self::unregister) to remove it.
+#[derive(Debug)]
+pub struct Registration {
+    info: TopicInfo,
+    client: Client,
+    task: JoinHandle<()>,
+    restored: Arc<AtomicU64>,
+}
+
+impl Registration {
+    /// The record being kept registered.
+    pub fn info(&self) -> &TopicInfo {
+        &self.info
+    }
+
+    /// How many times the record had to be registered again.
+    pub fn restored_count(&self) -> u64 {
+        self.restored.load(Ordering::Relaxed)
+    }
+
+    /// Stops keeping the record and removes it from the daemon; `false` if
+    /// the daemon did not have it.
+    pub async fn unregister(mut self) -> Result<bool> {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+        self.client.unregister(&self.info.name).await
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn keep_alive(client: Client, info: TopicInfo, every: Duration, restored: Arc<AtomicU64>) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    let mut warned_owner: Option<String> = None;
+    loop {
+        ticker.tick().await;
+        let needs_register = match client.lookup(&info.name).await {
+            Ok(Some(current)) if current == info => {
+                warned_owner = None;
+                false
+            }
+            Ok(Some(current)) if current.publisher_node != info.publisher_node => {
+                // Another node holds the name. Registering asks the daemon
+                // to check whether that node is still alive.
+                if warned_owner.as_deref() != Some(current.publisher_node.as_str()) {
+                    tracing::warn!(
+                        topic = %info.name,
+                        owner = %current.publisher_node,
+                        daemon = %client.address(),
+                        "topic is now registered by another node; will keep trying to reclaim it"
+                    );
+                    warned_owner = Some(current.publisher_node);
+                }
+                true
+            }
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(topic = %info.name, error = %e, "discovery daemon unreachable");
+                false
+            }
+        };
+        if needs_register {
+            match client.register(&info).await {
+                Ok(()) => {
+                    restored.fetch_add(1, Ordering::Relaxed);
+                    warned_owner = None;
+                    tracing::info!(
+                        topic = %info.name,
+                        node = %info.publisher_node,
+                        daemon = %client.address(),
+                        "registered topic again (daemon restarted or lost it)"
+                    );
+                }
+                Err(DiscoveryError::TopicTaken { .. }) => {}
+                Err(e) => {
+                    tracing::debug!(topic = %info.name, error = %e, "re-registration failed; will retry");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Errors of the discovery control plane.
+
+use std::io;
+use std::time::Duration;
+
+/// A discovery message that could not be decoded.
+///
+/// Returned when bytes from the network are not a valid discovery request,
+/// response or `TopicInfo`. Decoding never panics; it reports what it found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The bytes are not valid msgpack.
+    #[error("invalid msgpack at byte {offset}: {what}")]
+    Msgpack {
+        /// Byte offset where decoding stopped.
+        offset: usize,
+        /// What was wrong there.
+        what: &'static str,
+    },
+    /// The value is valid msgpack but not the expected shape.
+    #[error("{what}: expected {expected}, found {found}")]
+    WrongType {
+        /// Which value (e.g. `request`, `topic_info.fingerprint`).
+        what: &'static str,
+        /// The expected msgpack type.
+        expected: &'static str,
+        /// The msgpack type found instead.
+        found: &'static str,
+    },
+    /// A required key is absent from a map.
+    #[error("{what} has no key `{key}`")]
+    MissingKey {
+        /// Which map.
+        what: &'static str,
+        /// The missing key.
+        key: &'static str,
+    },
+    /// A key appears twice in one map.
+    #[error("{what} has the key `{key}` twice")]
+    DuplicateKey {
+        /// Which map.
+        what: &'static str,
+        /// The repeated key.
+        key: String,
+    },
+    /// A request names a command this side does not know.
+    #[error("unknown command {0}")]
+    UnknownCommand(i128),
+    /// A response carries a status this side does not know.
+    #[error("unknown status {0}")]
+    UnknownStatus(i128),
+    /// An integer is out of range for its field.
+    #[error("{what}: {value} is out of range")]
+    OutOfRange {
+        /// Which field.
+        what: &'static str,
+        /// The value found.
+        value: i128,
+    },
+    /// The message is larger than this side accepts.
+    #[error("message of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// Size of the message.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// Everything that can go wrong talking to, or running, a discovery daemon.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscoveryError {
+    /// A live daemon already serves this address.
+    #[error(
+        "a discovery daemon is already running at {address}; use it, stop it, \
+         or start this one on another address (--address or CORTEX_DISCOVERY)"
+    )]
+    AlreadyRunning {
+        /// The contested address.
+        address: String,
+    },
+    /// The address is taken by something that is not (or not only) a daemon.
+    #[error(
+        "cannot start the discovery daemon at {address}: {detail}; \
+         free the address or choose another one (--address or CORTEX_DISCOVERY)"
+    )]
+    AddressInUse {
+        /// The contested address.
+        address: String,
+        /// Why the address is considered taken.
+        detail: String,
+    },
+    /// The address is not a usable ZeroMQ endpoint.
+    #[error(
+        "invalid discovery address {address:?}: {reason}; \
+         use ipc:///path/to/discovery.sock or tcp://host:port"
+    )]
+    InvalidAddress {
+        /// The address as given.
+        address: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A socket or file operation failed.
+    #[error("{context} ({address}): {source}")]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The daemon address involved.
+        address: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The daemon did not answer.
+    #[error(
+        "no reply from the discovery daemon at {address} to {command} after {attempts} \
+         attempt(s) of {timeout:?}; is `cortex discovery` running there? \
+         (start it, or point CORTEX_DISCOVERY at the right address)"
+    )]
+    Timeout {
+        /// The daemon address.
+        address: String,
+        /// The command that got no reply.
+        command: &'static str,
+        /// How many times it was sent.
+        attempts: u32,
+        /// The per-attempt timeout.
+        timeout: Duration,
+    },
+    /// Another live node owns the topic.
+    #[error(
+        "topic {topic} is already registered at the discovery daemon {address} by another \
+         live node ({message}); stop that publisher or use a different topic name"
+    )]
+    TopicTaken {
+        /// The topic.
+        topic: String,
+        /// The daemon address.
+        address: String,
+        /// The daemon's explanation.
+        message: String,
+    },
+    /// The daemon answered ERROR.
+    #[error(
+        "the discovery daemon at {address} rejected {command}{topic_part}: {message}",
+        topic_part = topic.as_deref().map(|t| format!(" for topic {t}")).unwrap_or_default()
+    )]
+    Rejected {
+        /// The daemon address.
+        address: String,
+        /// The rejected command.
+        command: &'static str,
+        /// The topic, if the command names one.
+        topic: Option<String>,
+        /// The daemon's explanation.
+        message: String,
+    },
+    /// The daemon's reply could not be decoded.
+    #[error(
+        "malformed reply from the discovery daemon at {address}: {source}; \
+         is a cortex (or Python cortex) discovery daemon really listening there?"
+    )]
+    Protocol {
+        /// The daemon address.
+        address: String,
+        /// What was wrong with the reply.
+        #[source]
+        source: ProtocolError,
+    },
+    /// `wait_for_topic` ran out of time.
+    #[error(
+        "topic {topic} was not registered at the discovery daemon {address} within \
+         {timeout:?}; is its publisher running and using the same daemon address?"
+    )]
+    WaitTimeout {
+        /// The awaited topic.
+        topic: String,
+        /// The daemon address.
+        address: String,
+        /// How long was waited.
+        timeout: Duration,
+    },
+}
+
+/// Result type of the discovery module.
+pub type Result<T, E = DiscoveryError> = std::result::Result<T, E>;

@@ -1,0 +1,470 @@
+//! The discovery wire protocol, byte-compatible with the Python cortex.
+//!
+//! A request is one msgpack map `{command, topic_name, [topic_info]}`; a
+//! response is `{status, message, [topic_info], [topics]}`. `topic_info` is
+//! itself msgpack: a `bin` holding the map
+//! `{name, address, message_type, fingerprint, publisher_node}`.
+//!
+//! Encoding writes keys in that order with the smallest msgpack encodings,
+//! so decoding the Python vectors and encoding them again gives the same
+//! bytes. Decoding accepts any valid encoding and reads maps by key.
+//!
+//! Extensions are new command numbers, never new `TopicInfo` keys (the
+//! Python client builds its `TopicInfo` from every key it receives). A
+//! Python daemon answers an unknown command with `ERROR`, so a cortex client
+//! can detect the extension is missing and fall back.
+
+use std::fmt;
+
+use super::error::ProtocolError;
+use super::msgpack::{self, Fields, Value, Writer};
+
+/// Largest request or response body the daemon and client accept.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// Where a topic is published: the record the daemon stores per topic.
+///
+/// The five fields are exactly the Python cortex's `TopicInfo`; never add
+/// any (the Python client would reject the record).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TopicInfo {
+    /// Topic name, e.g. `/camera/image`.
+    pub name: String,
+    /// ZeroMQ endpoint subscribers connect to, e.g. `ipc:///tmp/cortex/topics/x.sock`.
+    pub address: String,
+    /// Message type name, e.g. `ImageMessage`.
+    pub message_type: String,
+    /// 64-bit fingerprint of the message type.
+    pub fingerprint: u64,
+    /// Name of the node that publishes the topic.
+    pub publisher_node: String,
+}
+
+impl TopicInfo {
+    /// Encodes the record as its msgpack map (without the outer `bin`).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        self.write(&mut w);
+        w.into_vec()
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.map_len(5);
+        w.str("name");
+        w.str(&self.name);
+        w.str("address");
+        w.str(&self.address);
+        w.str("message_type");
+        w.str(&self.message_type);
+        w.str("fingerprint");
+        w.uint(self.fingerprint);
+        w.str("publisher_node");
+        w.str(&self.publisher_node);
+    }
+
+    /// Decodes a record from its msgpack map. Unknown keys are ignored.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        Self::from_value(&msgpack::parse(bytes)?)
+    }
+
+    fn from_value(value: &Value<'_>) -> Result<Self, ProtocolError> {
+        let f = Fields::new("topic_info", value)?;
+        let fingerprint = msgpack::as_int("topic_info.fingerprint", f.require("fingerprint")?)?;
+        Ok(Self {
+            name: msgpack::as_str("topic_info.name", f.require("name")?)?,
+            address: msgpack::as_str("topic_info.address", f.require("address")?)?,
+            message_type: msgpack::as_str("topic_info.message_type", f.require("message_type")?)?,
+            fingerprint: u64::try_from(fingerprint).map_err(|_| ProtocolError::OutOfRange {
+                what: "topic_info.fingerprint",
+                value: fingerprint,
+            })?,
+            publisher_node: msgpack::as_str(
+                "topic_info.publisher_node",
+                f.require("publisher_node")?,
+            )?,
+        })
+    }
+
+    /// Decodes the `bin` (or, leniently, `str`) that carries a nested record.
+    fn from_nested(what: &'static str, value: &Value<'_>) -> Result<Self, ProtocolError> {
+        match value {
+            Value::Bin(bytes) | Value::Str(bytes) => Self::decode(bytes),
+            other => Err(ProtocolError::WrongType {
+                what,
+                expected: "bin",
+                found: other.type_name(),
+            }),
+        }
+    }
+}
+
+/// A discovery command number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Command {
+    /// `REGISTER_TOPIC` (1): store `topic_info`.
+    RegisterTopic,
+    /// `UNREGISTER_TOPIC` (2): remove `topic_name`.
+    UnregisterTopic,
+    /// `LOOKUP_TOPIC` (3): fetch the record of `topic_name`.
+    LookupTopic,
+    /// `LIST_TOPICS` (4): fetch every record.
+    ListTopics,
+    /// `PING` (5): liveness check.
+    Ping,
+    /// `WAIT_FOR_TOPIC` (20, cortex extension): like `LOOKUP_TOPIC`, but when
+    /// the topic is absent the daemon holds the request and answers as soon
+    /// as the topic is registered, or `NOT_FOUND` after its long-poll window.
+    /// A Python daemon answers `ERROR`.
+    WaitForTopic,
+    /// `SHUTDOWN` (99): stop the daemon.
+    Shutdown,
+}
+
+impl Command {
+    /// Every command, in code order.
+    pub const ALL: [Command; 7] = [
+        Command::RegisterTopic,
+        Command::UnregisterTopic,
+        Command::LookupTopic,
+        Command::ListTopics,
+        Command::Ping,
+        Command::WaitForTopic,
+        Command::Shutdown,
+    ];
+
+    /// The number on the wire.
+    pub const fn code(self) -> u8 {
+        match self {
+            Command::RegisterTopic => 1,
+            Command::UnregisterTopic => 2,
+            Command::LookupTopic => 3,
+            Command::ListTopics => 4,
+            Command::Ping => 5,
+            Command::WaitForTopic => 20,
+            Command::Shutdown => 99,
+        }
+    }
+
+    /// The command with wire number `code`, if known.
+    pub fn from_code(code: i128) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| i128::from(c.code()) == code)
+    }
+
+    /// The protocol name, e.g. `REGISTER_TOPIC`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Command::RegisterTopic => "REGISTER_TOPIC",
+            Command::UnregisterTopic => "UNREGISTER_TOPIC",
+            Command::LookupTopic => "LOOKUP_TOPIC",
+            Command::ListTopics => "LIST_TOPICS",
+            Command::Ping => "PING",
+            Command::WaitForTopic => "WAIT_FOR_TOPIC",
+            Command::Shutdown => "SHUTDOWN",
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A response status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// `OK` (0).
+    Ok,
+    /// `NOT_FOUND` (1).
+    NotFound,
+    /// `ALREADY_EXISTS` (2).
+    AlreadyExists,
+    /// `ERROR` (3).
+    Error,
+}
+
+impl Status {
+    /// The number on the wire.
+    pub const fn code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::NotFound => 1,
+            Status::AlreadyExists => 2,
+            Status::Error => 3,
+        }
+    }
+
+    /// The status with wire number `code`, if known.
+    pub fn from_code(code: i128) -> Option<Self> {
+        [
+            Status::Ok,
+            Status::NotFound,
+            Status::AlreadyExists,
+            Status::Error,
+        ]
+        .into_iter()
+        .find(|s| i128::from(s.code()) == code)
+    }
+}
+
+/// A request to the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// What to do.
+    pub command: Command,
+    /// The topic, for commands that name one (nil on the wire otherwise).
+    pub topic_name: Option<String>,
+    /// The record, for `REGISTER_TOPIC` (absent on the wire otherwise).
+    pub topic_info: Option<TopicInfo>,
+}
+
+impl Request {
+    fn new(command: Command, topic_name: Option<&str>) -> Self {
+        Self {
+            command,
+            topic_name: topic_name.map(str::to_owned),
+            topic_info: None,
+        }
+    }
+
+    /// `REGISTER_TOPIC` (like the Python client, `topic_name` is nil).
+    pub fn register(info: TopicInfo) -> Self {
+        Self {
+            command: Command::RegisterTopic,
+            topic_name: None,
+            topic_info: Some(info),
+        }
+    }
+
+    /// `UNREGISTER_TOPIC` by name.
+    pub fn unregister(name: &str) -> Self {
+        Self::new(Command::UnregisterTopic, Some(name))
+    }
+
+    /// `LOOKUP_TOPIC`.
+    pub fn lookup(name: &str) -> Self {
+        Self::new(Command::LookupTopic, Some(name))
+    }
+
+    /// `LIST_TOPICS`.
+    pub fn list() -> Self {
+        Self::new(Command::ListTopics, None)
+    }
+
+    /// `PING`.
+    pub fn ping() -> Self {
+        Self::new(Command::Ping, None)
+    }
+
+    /// `WAIT_FOR_TOPIC` (cortex extension).
+    pub fn wait_for_topic(name: &str) -> Self {
+        Self::new(Command::WaitForTopic, Some(name))
+    }
+
+    /// `SHUTDOWN`.
+    pub fn shutdown() -> Self {
+        Self::new(Command::Shutdown, None)
+    }
+
+    /// The topic the request is about: `topic_name`, else the record's name.
+    pub fn topic(&self) -> Option<&str> {
+        self.topic_name
+            .as_deref()
+            .or(self.topic_info.as_ref().map(|i| i.name.as_str()))
+    }
+
+    /// Encodes the request map.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.map_len(if self.topic_info.is_some() { 3 } else { 2 });
+        w.str("command");
+        w.uint(u64::from(self.command.code()));
+        w.str("topic_name");
+        match &self.topic_name {
+            Some(name) => w.str(name),
+            None => w.nil(),
+        }
+        if let Some(info) = &self.topic_info {
+            w.str("topic_info");
+            w.bin(&info.encode());
+        }
+        w.into_vec()
+    }
+
+    /// Decodes a request map.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        check_size(bytes)?;
+        let value = msgpack::parse(bytes)?;
+        let f = Fields::new("request", &value)?;
+        let code = msgpack::as_int("request.command", f.require("command")?)?;
+        let command = Command::from_code(code).ok_or(ProtocolError::UnknownCommand(code))?;
+        let topic_name = match f.get("topic_name") {
+            None | Some(Value::Nil) => None,
+            Some(v) => Some(msgpack::as_str("request.topic_name", v)?),
+        };
+        let topic_info = match f.get("topic_info") {
+            None | Some(Value::Nil) => None,
+            Some(v) => Some(TopicInfo::from_nested("request.topic_info", v)?),
+        };
+        Ok(Self {
+            command,
+            topic_name,
+            topic_info,
+        })
+    }
+}
+
+/// A response from the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Outcome.
+    pub status: Status,
+    /// Human-readable detail (may be empty).
+    pub message: String,
+    /// The record, for a successful lookup.
+    pub topic_info: Option<TopicInfo>,
+    /// Every record, for a successful list.
+    pub topics: Option<Vec<TopicInfo>>,
+}
+
+impl Response {
+    /// A response with only a status and message.
+    pub fn new(status: Status, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            topic_info: None,
+            topics: None,
+        }
+    }
+
+    /// An `ERROR` response.
+    pub fn error(message: impl Into<String>) -> Self {
+        Self::new(Status::Error, message)
+    }
+
+    /// Encodes the response map.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        let len = 2 + u32::from(self.topic_info.is_some()) + u32::from(self.topics.is_some());
+        w.map_len(len);
+        w.str("status");
+        w.uint(u64::from(self.status.code()));
+        w.str("message");
+        w.str(&self.message);
+        if let Some(info) = &self.topic_info {
+            w.str("topic_info");
+            w.bin(&info.encode());
+        }
+        if let Some(topics) = &self.topics {
+            w.str("topics");
+            w.array_len(u32::try_from(topics.len()).unwrap_or(u32::MAX));
+            for info in topics.iter().take(u32::MAX as usize) {
+                w.bin(&info.encode());
+            }
+        }
+        w.into_vec()
+    }
+
+    /// Decodes a response map.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        check_size(bytes)?;
+        let value = msgpack::parse(bytes)?;
+        let f = Fields::new("response", &value)?;
+        let code = msgpack::as_int("response.status", f.require("status")?)?;
+        let status = Status::from_code(code).ok_or(ProtocolError::UnknownStatus(code))?;
+        let message = match f.get("message") {
+            None | Some(Value::Nil) => String::new(),
+            Some(v) => msgpack::as_str("response.message", v)?,
+        };
+        let topic_info = match f.get("topic_info") {
+            None | Some(Value::Nil) => None,
+            Some(v) => Some(TopicInfo::from_nested("response.topic_info", v)?),
+        };
+        let topics = match f.get("topics") {
+            None | Some(Value::Nil) => None,
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|v| TopicInfo::from_nested("response.topics[]", v))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(other) => {
+                return Err(ProtocolError::WrongType {
+                    what: "response.topics",
+                    expected: "array",
+                    found: other.type_name(),
+                })
+            }
+        };
+        Ok(Self {
+            status,
+            message,
+            topic_info,
+            topics,
+        })
+    }
+}
+
+fn check_size(bytes: &[u8]) -> Result<(), ProtocolError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(ProtocolError::TooLarge {
+            len: bytes.len(),
+            max: MAX_MESSAGE_BYTES,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> TopicInfo {
+        TopicInfo {
+            name: "/a".into(),
+            address: "ipc:///tmp/x.sock".into(),
+            message_type: "IntMessage".into(),
+            fingerprint: 7,
+            publisher_node: "n".into(),
+        }
+    }
+
+    #[test]
+    fn request_round_trips() {
+        for req in [
+            Request::register(info()),
+            Request::unregister("/a"),
+            Request::lookup("/a"),
+            Request::list(),
+            Request::ping(),
+            Request::wait_for_topic("/a"),
+            Request::shutdown(),
+        ] {
+            assert_eq!(Request::decode(&req.encode()).unwrap(), req);
+        }
+    }
+
+    #[test]
+    fn response_round_trips() {
+        let mut resp = Response::new(Status::Ok, "");
+        resp.topics = Some(vec![info(), info()]);
+        resp.topic_info = Some(info());
+        assert_eq!(Response::decode(&resp.encode()).unwrap(), resp);
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        for bytes in [
+            &b""[..],
+            b"\x80",
+            b"\x81\xa7command\xa1x",
+            b"\x81\xa7command\x2a",
+            b"\x82\xa7command\x01\xaatopic_info\x05",
+            b"\x93\x01\x02\x03",
+        ] {
+            assert!(Request::decode(bytes).is_err(), "{bytes:x?}");
+        }
+    }
+}
