@@ -8,6 +8,7 @@
 
 mod ctxt;
 mod fingerprint;
+mod handler;
 mod message;
 mod symbol;
 
@@ -18,4 +19,25 @@ use proc_macro::TokenStream;
 pub fn derive_message(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     message::derive(&input).into()
+}
+
+/// Runs an async function for every message on a topic. See `cortex::subscribe`.
+#[proc_macro_attribute]
+pub fn subscribe(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = syn::parse_macro_input!(item as syn::ItemFn);
+    handler::finish(&item, handler::subscribe::expand(attr.into(), &item)).into()
+}
+
+/// Runs an async function on a fixed-rate timer. See `cortex::timer`.
+#[proc_macro_attribute]
+pub fn timer(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = syn::parse_macro_input!(item as syn::ItemFn);
+    handler::finish(&item, handler::timer::expand(attr.into(), &item)).into()
+}
+
+/// The entry point of a cortex program. See `cortex::main`.
+#[proc_macro_attribute]
+pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = syn::parse_macro_input!(item as syn::ItemFn);
+    handler::entry::expand(attr.into(), &item).into()
 }

@@ -3,6 +3,11 @@
 pub use crate::codec::{DecodeError, DecodeErrorKind, Decoder, EncodeError, Encoder};
 pub use crate::message::fingerprint::{combine, hash_str};
 pub use crate::message::{Field, FieldSchema, Message, Schema};
+pub use crate::node::{
+    advertise_nothing, run_main, run_subscriber, run_timer, BoxFuture, Handler, HandlerKind,
+    HandlerOutput, MainOptions, Run,
+};
+pub use inventory;
 pub use std::sync::OnceLock;
 pub use std::{stringify, vec};
 

@@ -32,12 +32,17 @@ extern crate self as cortex;
 
 pub mod codec;
 pub mod discovery;
+mod error;
 pub mod message;
+pub mod node;
 pub mod transport;
 
 pub use codec::{DecodeError, EncodeError, Header};
+pub use error::{Error, Result};
 pub use message::standard as messages;
 pub use message::{DType, DynArray, Element, Field, Message, NdArray, Schema, ShapeError, Value};
+pub use node::{Ctx, Node, NodeConfig, NodeStats, Topic};
+pub use transport::{Publisher, Subscriber};
 
 /// Derives [`Message`](trait@Message): wire encoding, a compile-time
 /// fingerprint and a schema.
@@ -64,9 +69,49 @@ pub use message::{DType, DynArray, Element, Field, Message, NdArray, Schema, Sha
 /// ```
 pub use cortex_derive::Message;
 
+/// Calls an async function for every message on a topic.
+///
+/// ```ignore
+/// #[subscribe("/sensor/camera", queue = 4, publishes(PROCESSED))]
+/// async fn on_image(img: Image, header: Header, ctx: Ctx) -> cortex::Result<()> { ... }
+/// ```
+///
+/// Arguments are picked by type, in any order: the message (owned), and
+/// optionally [`Header`] and [`Ctx`]. Returns `()` or `Result<(), E: Display>`;
+/// errors and panics are logged with topic and type, counted, and the node
+/// keeps running. Messages of one subscription are handled one at a time,
+/// in order; a slow handler does not stall other subscriptions.
+///
+/// Options: `queue = N` (receive queue depth), `node = "name"` (binaries
+/// with several nodes), `publishes(TOPIC, ...)` (topics this handler
+/// publishes on: advertised before the node starts).
+///
+/// Handlers in a library crate are linked only if the binary uses that crate.
+pub use cortex_derive::subscribe;
+
+/// Calls an async function on a fixed-rate timer: `#[timer(hz = 30)]` or
+/// `#[timer(period_ms = 100)]`, plus `node` and `publishes` as for
+/// [`subscribe`](macro@subscribe). The function takes nothing or a [`Ctx`].
+///
+/// Ticks stay on a fixed grid. When a handler overruns, the ticks it ran
+/// past are skipped and counted in [`NodeStats::missed_ticks`], never fired
+/// back to back.
+pub use cortex_derive::timer;
+
+/// The entry point: builds the tokio runtime and the [`Node`], then runs.
+///
+/// `async fn main()` runs its body, then every registered handler until
+/// Ctrl-C or SIGTERM. `async fn main(node: Node) -> cortex::Result<()>`
+/// hands over the node: call `node.run().await` yourself.
+/// Options: `name = "node"` (default: the executable's name),
+/// `worker_threads = N`, `discovery = "ipc://..."`.
+pub use cortex_derive::main;
+
 /// The names most programs need.
 pub mod prelude {
-    pub use crate::{DynArray, Header, Message, NdArray, Value};
+    pub use crate::{
+        subscribe, timer, Ctx, DynArray, Header, Message, NdArray, Node, NodeConfig, Topic, Value,
+    };
 }
 
 /// Used by generated code; not a public API.

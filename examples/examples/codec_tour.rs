@@ -46,11 +46,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (back, header) = Image::decode(&frames)?;
     println!(
         "decoded: {}x{} {} exposure {:?}, seq {}, fingerprint 0x{:016x}",
-        back.width, back.height, back.encoding, back.exposure_us, header.sequence, header.fingerprint
+        back.width,
+        back.height,
+        back.encoding,
+        back.exposure_us,
+        header.sequence,
+        header.fingerprint
     );
     println!(
         "  pixel [540, 960] = {:?}, borrowed from the frame: {}",
-        [back.data[[540, 960, 0]], back.data[[540, 960, 1]], back.data[[540, 960, 2]]],
+        [
+            back.data[[540, 960, 0]],
+            back.data[[540, 960, 1]],
+            back.data[[540, 960, 2]]
+        ],
         back.data.is_borrowed()
     );
     assert_eq!(back, img);

@@ -65,9 +65,27 @@ impl OutFrame {
         OutFrame { msg }
     }
 
-    /// A copy of small data (topic, header, metadata) as a frame.
+    /// A copy of small data (topic, header, metadata) as a frame. Cheaper
+    /// than sharing for small payloads: libzmq stores up to 33 bytes inline.
     pub fn copy_from_slice(data: &[u8]) -> Self {
-        Self::from_bytes(Bytes::copy_from_slice(data))
+        let mut msg = zmq_sys::zmq_msg_t::default();
+        // SAFETY: `msg` is a valid, writable zmq_msg_t; on success
+        // zmq_msg_data points at `data.len()` writable bytes owned by `msg`.
+        unsafe {
+            if zmq_sys::zmq_msg_init_size(&mut msg, data.len()) != 0 {
+                // Out of memory inside libzmq: abort like the allocator would.
+                std::alloc::handle_alloc_error(
+                    std::alloc::Layout::array::<u8>(data.len())
+                        .unwrap_or(std::alloc::Layout::new::<u8>()),
+                );
+            }
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                zmq_sys::zmq_msg_data(&mut msg).cast::<u8>(),
+                data.len(),
+            );
+        }
+        OutFrame { msg }
     }
 
     /// The address of the payload libzmq will send.

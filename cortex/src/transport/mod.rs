@@ -1,4 +1,14 @@
-//! Transport: ZeroMQ sockets driven by tokio, and zero-copy frames.
+//! Transport: publishers and subscribers on ZeroMQ, driven by tokio.
 
 pub mod async_socket;
+mod endpoint;
 pub mod frame;
+mod publisher;
+mod sockopt;
+mod subscriber;
+
+pub use endpoint::{
+    socket_file_name, Transport, DEFAULT_SOCKET_ROOT, MAX_IPC_PATH, SOCKET_ROOT_ENV,
+};
+pub use publisher::{Publisher, PublisherOptions, PublisherStats};
+pub use subscriber::{Subscriber, SubscriberCounters, SubscriberOptions, SubscriberStats};

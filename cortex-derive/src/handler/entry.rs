@@ -1,0 +1,115 @@
+//! `#[cortex::main(name = "...", worker_threads = N, discovery = "...")]`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+
+use super::args::{self, Arg, Opt};
+use crate::ctxt::Ctxt;
+
+const VALID: &str = "`name = \"node\"`, `worker_threads = N`, `discovery = \"ipc://...\"`";
+
+/// Expands the entry point. On errors, still emits a `main` that compiles
+/// (with the errors) so IDEs keep working.
+pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> TokenStream {
+    let mut cx = Ctxt::default();
+    let mut name: Option<Opt<String>> = None;
+    let mut threads: Option<Opt<u64>> = None;
+    let mut discovery: Option<Opt<String>> = None;
+    for arg in args::parse(&mut cx, attr) {
+        match &arg {
+            Arg::Value(k, v) if k == "name" => {
+                if let Some(s) = args::string(&mut cx, k, v) {
+                    if s.is_empty() || s.contains(['/', ' ']) {
+                        cx.error_spanned_by(v, "`name` must be non-empty, without `/` or spaces (it is part of socket file names)");
+                    }
+                    args::set(&mut cx, &mut name, k, s);
+                }
+            }
+            Arg::Value(k, v) if k == "worker_threads" => {
+                if let Some(n) = args::positive_int(&mut cx, k, v) {
+                    args::set(&mut cx, &mut threads, k, n);
+                }
+            }
+            Arg::Value(k, v) if k == "discovery" => {
+                if let Some(s) = args::string(&mut cx, k, v) {
+                    if !(s.starts_with("ipc://") || s.starts_with("tcp://")) {
+                        cx.error_spanned_by(
+                            v,
+                            "`discovery` must be an `ipc://` or `tcp://` address",
+                        );
+                    }
+                    args::set(&mut cx, &mut discovery, k, s);
+                }
+            }
+            other => args::unknown(&mut cx, other, "cortex::main", VALID),
+        }
+    }
+    args::check_fn(&mut cx, item, "cortex::main");
+    let inputs: Vec<_> = item.sig.inputs.iter().collect();
+    let takes_node = match inputs.as_slice() {
+        [] => false,
+        [syn::FnArg::Typed(p)] if args::type_name(&p.ty).as_deref() == Some("Node") => true,
+        _ => {
+            cx.error_spanned_by(
+                &item.sig.inputs,
+                "#[cortex::main] takes no arguments (handlers run automatically) or one `node: Node`",
+            );
+            false
+        }
+    };
+    if !takes_node && !matches!(item.sig.output, syn::ReturnType::Default) {
+        if let syn::ReturnType::Type(_, ty) = &item.sig.output {
+            cx.error_spanned_by(
+                ty,
+                "without a `node: Node` argument, main returns nothing (the node runs after the body); \
+                 take `node: Node` to return `cortex::Result<()>` and call `node.run().await` yourself",
+            );
+        }
+    }
+
+    let p = quote!(::cortex::__private);
+    let opt_str = |o: &Option<Opt<String>>| match o {
+        Some(o) => {
+            let v = &o.value;
+            quote!(::core::option::Option::Some(#v))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let name_q = opt_str(&name);
+    let discovery_q = opt_str(&discovery);
+    let threads_q = match &threads {
+        Some(t) => {
+            let v = t.value as usize;
+            quote!(::core::option::Option::Some(#v))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let errors = cx.check().map(|e| e.to_compile_error());
+
+    let mut user = item.clone();
+    user.sig.ident = format_ident!("__cortex_user_main");
+    let attrs = &item.attrs;
+    let vis = &item.vis;
+    let ident = &item.sig.ident;
+    let into_result =
+        quote_spanned!(args::output_span(item)=> #p::HandlerOutput::into_handler_result);
+    let body = if takes_node {
+        quote!(#into_result(__cortex_user_main(__cortex_node).await))
+    } else {
+        quote! {
+            #into_result(__cortex_user_main().await)?;
+            __cortex_node.run().await.map_err(|e| ::std::string::ToString::to_string(&e))
+        }
+    };
+    quote! {
+        #errors
+        #(#attrs)*
+        #vis fn #ident() -> ::std::process::ExitCode {
+            #user
+            #p::run_main(
+                #p::MainOptions { name: #name_q, worker_threads: #threads_q, discovery: #discovery_q },
+                |__cortex_node: ::cortex::Node| async move { #body },
+            )
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! `#[subscribe]`, `#[timer]` and `#[cortex::main]`.
+//!
+//! Each keeps the user's function as written, validates it and its options
+//! (all errors at once, at the offending token), and adds a registration
+//! that `inventory` collects for `Node::run`.
+
+pub(crate) mod args;
+pub(crate) mod entry;
+pub(crate) mod subscribe;
+pub(crate) mod timer;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+/// Emits the user's function plus either the generated code or the errors,
+/// so the function still exists for IDEs and other code when options are wrong.
+pub(crate) fn finish(item: &syn::ItemFn, result: Result<TokenStream, syn::Error>) -> TokenStream {
+    match result {
+        Ok(generated) => quote!(#item #generated),
+        Err(e) => {
+            let e = e.to_compile_error();
+            quote!(#item #e)
+        }
+    }
+}

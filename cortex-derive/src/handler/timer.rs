@@ -1,0 +1,112 @@
+//! `#[timer(hz = 30)]` / `#[timer(period_ms = 100)]`, with `node` and `publishes`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::args::{self, Arg, Opt};
+use super::subscribe::Common;
+use crate::ctxt::Ctxt;
+
+const VALID: &str =
+    "`hz = N` or `period_ms = N` (one of them), `node = \"name\"`, `publishes(TOPIC, ...)`";
+
+pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStream, syn::Error> {
+    let mut cx = Ctxt::default();
+    let mut hz: Option<Opt<f64>> = None;
+    let mut period_ms: Option<Opt<u64>> = None;
+    let mut common = Common::default();
+    let attr_span = attr.span();
+    let empty = attr.is_empty();
+    for arg in args::parse(&mut cx, attr) {
+        match &arg {
+            Arg::Value(k, v) if k == "hz" => {
+                if let Some(rate) = args::positive_number(&mut cx, k, v) {
+                    if rate > 1_000_000.0 {
+                        cx.error_spanned_by(v, "`hz` above 1 MHz is not a timer; use a loop");
+                    }
+                    args::set(&mut cx, &mut hz, k, rate);
+                }
+            }
+            Arg::Value(k, v) if k == "period_ms" => {
+                if let Some(ms) = args::positive_int(&mut cx, k, v) {
+                    args::set(&mut cx, &mut period_ms, k, ms);
+                }
+            }
+            other if common.take(&mut cx, other) => {}
+            other => args::unknown(&mut cx, other, "timer", VALID),
+        }
+    }
+    let period_ns = match (&hz, &period_ms) {
+        (Some(h), None) => Some((1e9 / h.value).round() as u64),
+        (None, Some(ms)) => ms.value.checked_mul(1_000_000),
+        (Some(_), Some(ms)) => {
+            cx.syn_error(syn::Error::new(
+                ms.span,
+                "give either `hz` or `period_ms`, not both",
+            ));
+            None
+        }
+        (None, None) => {
+            let span = if empty {
+                item.sig.ident.span()
+            } else {
+                attr_span
+            };
+            cx.syn_error(syn::Error::new(
+                span,
+                "#[timer] needs a rate: #[timer(hz = 30)] or #[timer(period_ms = 100)]",
+            ));
+            None
+        }
+    };
+    args::check_fn(&mut cx, item, "timer");
+    let mut call_args = Vec::new();
+    for input in &item.sig.inputs {
+        let syn::FnArg::Typed(pat) = input else {
+            continue;
+        };
+        let ty = &*pat.ty;
+        if args::type_name(ty).as_deref() == Some("Ctx") && call_args.is_empty() {
+            call_args.push(quote_spanned!(ty.span()=> __cortex_ctx));
+        } else {
+            cx.error_spanned_by(
+                ty,
+                "a #[timer] handler takes no arguments or one `ctx: Ctx`",
+            );
+        }
+    }
+    if let Some(e) = cx.check() {
+        return Err(e);
+    }
+    let period_ns = period_ns.unwrap_or(1).max(1);
+
+    let p = quote!(::cortex::__private);
+    let ident = &item.sig.ident;
+    let run_fn = format_ident!("__cortex_run_{}", ident);
+    let (node, advertise, advertise_def) = common.expand(ident);
+    let into_result =
+        quote_spanned!(args::output_span(item)=> #p::HandlerOutput::into_handler_result);
+    let name = ident.to_string();
+    Ok(quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case, unused_variables)]
+        fn #run_fn(ctx: ::cortex::Ctx, run: #p::Run) -> #p::BoxFuture<::cortex::Result<()>> {
+            ::std::boxed::Box::pin(#p::run_timer(ctx, run, |__cortex_ctx: ::cortex::Ctx| async move {
+                #into_result(#ident(#(#call_args),*).await)
+            }))
+        }
+        #advertise_def
+        #p::inventory::submit! {
+            #p::Handler {
+                node: #node,
+                name: ::core::concat!(::core::module_path!(), "::", #name),
+                kind: #p::HandlerKind::Timer {
+                    period: ::core::time::Duration::from_nanos(#period_ns),
+                    run: #run_fn,
+                },
+                advertise: #advertise,
+            }
+        }
+    })
+}

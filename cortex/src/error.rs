@@ -1,0 +1,128 @@
+//! The crate-wide error type.
+
+use crate::codec::{DecodeError, EncodeError};
+use crate::discovery::DiscoveryError;
+
+/// Result alias for cortex operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Anything that can go wrong in cortex. Each variant says what happened,
+/// where (topic, type, address), and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Talking to the discovery daemon failed.
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    /// A message could not be encoded.
+    #[error("encoding {ty} for topic {topic}: {source}")]
+    Encode {
+        /// The topic.
+        topic: String,
+        /// The message type.
+        ty: &'static str,
+        /// The cause.
+        source: EncodeError,
+    },
+    /// A received message could not be decoded.
+    #[error("decoding {ty} from topic {topic}: {source}")]
+    Decode {
+        /// The topic.
+        topic: String,
+        /// The message type.
+        ty: &'static str,
+        /// The cause.
+        source: DecodeError,
+    },
+    /// A received multipart message is not a cortex message.
+    #[error("malformed message on topic {topic}: {reason}")]
+    Malformed {
+        /// The topic.
+        topic: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The topic is published with another message type.
+    #[error(
+        "topic {topic} carries {found_type} (fingerprint 0x{found:016x}) but this subscriber expects \
+         {expected_type} (0x{expected:016x}); subscribe with the publisher's type, or rebuild both \
+         sides from the same message definition"
+    )]
+    TypeMismatch {
+        /// The topic.
+        topic: String,
+        /// The subscriber's type.
+        expected_type: &'static str,
+        /// Its fingerprint.
+        expected: u64,
+        /// The publisher's advertised type.
+        found_type: String,
+        /// Its fingerprint.
+        found: u64,
+    },
+    /// An ipc socket path is longer than the OS allows.
+    #[error(
+        "socket path for topic {topic} is {len} bytes, over the 107-byte limit of ipc paths: {path}; \
+         use a shorter socket root (NodeConfig::socket_root or CORTEX_SOCKET_ROOT) or topic name"
+    )]
+    PathTooLong {
+        /// The topic.
+        topic: String,
+        /// The path.
+        path: String,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// Another live process already serves this socket path.
+    #[error(
+        "topic {topic} is already published by a live process at {path}; \
+         stop the other publisher or give this node another name"
+    )]
+    EndpointInUse {
+        /// The topic.
+        topic: String,
+        /// The socket path.
+        path: String,
+    },
+    /// A ZeroMQ call failed.
+    #[error("{context}: {source}")]
+    Zmq {
+        /// What was being done (names the topic or address).
+        context: String,
+        /// The cause.
+        source: zmq::Error,
+    },
+    /// An I/O call failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Waiting for something timed out.
+    #[error("{0}")]
+    Timeout(String),
+    /// The node or publisher was shut down.
+    #[error("{0} was shut down")]
+    Closed(String),
+    /// A configuration value is invalid.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl Error {
+    pub(crate) fn zmq(context: impl Into<String>, source: zmq::Error) -> Self {
+        Error::Zmq {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Node settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::transport::{PublisherOptions, SubscriberOptions, Transport};
+
+/// Environment variable that, when set to `0`/`false`, stops a node from
+/// starting its own discovery daemon when none answers.
+pub const SPAWN_DAEMON_ENV: &str = "CORTEX_SPAWN_DAEMON";
+
+/// How a [`Node`](super::Node) is set up. Start from [`NodeConfig::new`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NodeConfig {
+    /// Node name: part of socket file names and discovery records.
+    pub name: String,
+    /// Discovery daemon address; `None` means `CORTEX_DISCOVERY`, else
+    /// `ipc:///tmp/cortex/discovery.sock`.
+    pub discovery: Option<String>,
+    /// Where publishers bind (ipc under a root directory, or tcp).
+    pub transport: Transport,
+    /// Publisher settings (queue depth, linger).
+    pub publisher: PublisherOptions,
+    /// Subscriber settings (queue depth, timeouts).
+    pub subscriber: SubscriberOptions,
+    /// Start an in-process discovery daemon when none answers (default
+    /// true; `CORTEX_SPAWN_DAEMON=0` turns it off).
+    pub spawn_daemon: bool,
+    /// How long shutdown waits for in-flight handlers. Default 5 s.
+    pub shutdown_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// Defaults for a node called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        let spawn_daemon = !matches!(
+            std::env::var(SPAWN_DAEMON_ENV).as_deref(),
+            Ok("0") | Ok("false") | Ok("no")
+        );
+        NodeConfig {
+            name: name.into(),
+            discovery: None,
+            transport: Transport::default(),
+            publisher: PublisherOptions::default(),
+            subscriber: SubscriberOptions::default(),
+            spawn_daemon,
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Uses the discovery daemon at `address`.
+    pub fn discovery(mut self, address: impl Into<String>) -> Self {
+        self.discovery = Some(address.into());
+        self
+    }
+
+    /// Binds ipc sockets under `root`.
+    pub fn socket_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.transport = Transport::Ipc { root: root.into() };
+        self
+    }
+
+    /// Publishes over tcp on `bind_host`, advertised as `advertise_host`.
+    pub fn tcp(mut self, bind_host: impl Into<String>, advertise_host: impl Into<String>) -> Self {
+        self.transport = Transport::Tcp {
+            bind_host: bind_host.into(),
+            advertise_host: advertise_host.into(),
+        };
+        self
+    }
+
+    /// Sets both the publisher and subscriber queue depth.
+    pub fn queue_depth(mut self, depth: i32) -> Self {
+        self.publisher.queue_depth = depth;
+        self.subscriber.queue_depth = depth;
+        self
+    }
+
+    /// Whether to start a discovery daemon when none answers.
+    pub fn spawn_daemon(mut self, spawn: bool) -> Self {
+        self.spawn_daemon = spawn;
+        self
+    }
+}

@@ -1,0 +1,391 @@
+//! The node runtime: one process's publishers, subscribers and timers.
+//!
+//! A [`Node`] owns one ZeroMQ context, a discovery client, and the
+//! publishers it advertises. [`Node::run`] starts every `#[subscribe]` and
+//! `#[timer]` handler registered in the binary for this node, runs until
+//! Ctrl-C, SIGTERM or [`Node::shutdown`], then shuts down gracefully: stop
+//! timers and subscriptions, let in-flight handlers finish (bounded by
+//! [`NodeConfig::shutdown_timeout`]), unregister topics, remove socket files.
+
+mod config;
+mod ctx;
+mod handler;
+mod main;
+pub(crate) mod registry;
+mod topic;
+
+pub use config::{NodeConfig, SPAWN_DAEMON_ENV};
+pub use ctx::Ctx;
+pub use handler::{run_subscriber, run_timer, HandlerOutput};
+pub use main::{run_main, MainOptions};
+pub use registry::{advertise_nothing, BoxFuture, Handler, HandlerKind, Run};
+pub use topic::Topic;
+
+use std::any::{Any, TypeId};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::discovery::{
+    default_address, Client, ClientConfig, Daemon, DiscoveryError, ShutdownHandle,
+};
+use crate::error::{Error, Result};
+use crate::transport::{Publisher, Subscriber, SubscriberCounters, SubscriberStats};
+use crate::Message;
+
+/// A cortex node. Cheap to clone (all clones are the same node).
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: NodeConfig,
+    zmq: zmq::Context,
+    discovery: Client,
+    publishers: Mutex<BTreeMap<String, Advertised>>,
+    subscribers: Mutex<Vec<(String, &'static str, Arc<SubscriberCounters>)>>,
+    stop: watch::Sender<bool>,
+    spawned: Mutex<Vec<JoinHandle<()>>>,
+    stats: Counters,
+    daemon: Option<ShutdownHandle>,
+}
+
+struct Advertised {
+    type_id: TypeId,
+    type_name: &'static str,
+    publisher: Arc<dyn Any + Send + Sync>,
+    close: fn(Arc<dyn Any + Send + Sync>) -> registry::BoxFuture<Result<()>>,
+}
+
+#[derive(Default)]
+struct Counters {
+    handled: AtomicU64,
+    handler_errors: AtomicU64,
+    handler_panics: AtomicU64,
+    missed_ticks: AtomicU64,
+}
+
+/// A node's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Handler invocations that returned `Ok`.
+    pub handled: u64,
+    /// Handler invocations that returned an error (each logged).
+    pub handler_errors: u64,
+    /// Handler invocations that panicked (each caught and logged).
+    pub handler_panics: u64,
+    /// Timer ticks skipped because a handler overran.
+    pub missed_ticks: u64,
+    /// Per subscription: topic, type, counters.
+    pub subscriptions: Vec<(String, &'static str, SubscriberStats)>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.inner.config.name)
+            .field("discovery", &self.inner.discovery.address())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Creates a node: connects to discovery, starting an in-process daemon
+    /// when none answers and [`NodeConfig::spawn_daemon`] allows it.
+    pub async fn new(config: NodeConfig) -> Result<Node> {
+        let zmq = zmq::Context::new();
+        let address = config.discovery.clone().unwrap_or_else(default_address);
+        let discovery = Client::with_context(zmq.clone(), ClientConfig::new(address.clone()));
+        let probe = Client::with_context(
+            zmq.clone(),
+            ClientConfig::new(address.clone())
+                .request_timeout(Duration::from_millis(300))
+                .retries(0),
+        );
+        let mut daemon = None;
+        if let Err(ping_error) = probe.ping().await {
+            if !config.spawn_daemon {
+                return Err(ping_error.into());
+            }
+            match Daemon::bind(address.clone()).await {
+                Ok(d) => {
+                    tracing::info!(node = %config.name, %address,
+                        "no discovery daemon answered; started one in this process (set {SPAWN_DAEMON_ENV}=0 to disable)");
+                    daemon = Some(d.shutdown_handle());
+                    tokio::spawn(async move {
+                        if let Err(e) = d.run().await {
+                            tracing::error!(error = %e, "in-process discovery daemon stopped");
+                        }
+                    });
+                }
+                // Another process started one meanwhile: use it.
+                Err(DiscoveryError::AlreadyRunning { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (stop, _) = watch::channel(false);
+        Ok(Node {
+            inner: Arc::new(Inner {
+                config,
+                zmq,
+                discovery,
+                publishers: Mutex::default(),
+                subscribers: Mutex::default(),
+                stop,
+                spawned: Mutex::default(),
+                stats: Counters::default(),
+                daemon,
+            }),
+        })
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.inner.config.name
+    }
+
+    /// The node's settings.
+    pub fn config(&self) -> &NodeConfig {
+        &self.inner.config
+    }
+
+    /// The discovery client.
+    pub fn discovery(&self) -> &Client {
+        &self.inner.discovery
+    }
+
+    /// A handle for publishing, spawning and shutting down.
+    pub fn ctx(&self) -> Ctx {
+        Ctx { node: self.clone() }
+    }
+
+    /// Binds and registers `topic` so that [`publish`](Self::publish) can use
+    /// it. Advertising the same topic again is a no-op; advertising it with
+    /// another type is an error.
+    pub async fn advertise<T: Message>(&self, topic: &Topic<T>) -> Result<()> {
+        if let Some(existing) = lock(&self.inner.publishers).get(topic.name()) {
+            return if existing.type_id == TypeId::of::<T>() {
+                Ok(())
+            } else {
+                Err(Error::Config(format!(
+                    "node {} advertises topic {} as {}; it cannot also publish {} there: use one type per topic",
+                    self.name(),
+                    topic.name(),
+                    existing.type_name,
+                    T::TYPE_NAME
+                )))
+            };
+        }
+        let publisher = self.publisher::<T>(topic.name()).await?;
+        lock(&self.inner.publishers).insert(
+            topic.name().to_owned(),
+            Advertised {
+                type_id: TypeId::of::<T>(),
+                type_name: T::TYPE_NAME,
+                publisher: Arc::new(publisher),
+                close: close_publisher::<T>,
+            },
+        );
+        Ok(())
+    }
+
+    /// Publishes on an advertised topic. `Ok(false)`: dropped at a full
+    /// subscriber queue (counted by the publisher).
+    pub fn publish<T: Message>(&self, topic: &Topic<T>, msg: &T) -> Result<bool> {
+        let publisher = lock(&self.inner.publishers)
+            .get(topic.name())
+            .map(|a| Arc::clone(&a.publisher))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "node {} does not advertise topic {}: add it to the handler's `publishes(...)` or call Node::advertise first",
+                    self.name(),
+                    topic.name()
+                ))
+            })?;
+        match publisher.downcast_ref::<Publisher<T>>() {
+            Some(p) => p.publish(msg),
+            None => Err(Error::Config(format!(
+                "topic {} is advertised with another type than {}",
+                topic.name(),
+                T::TYPE_NAME
+            ))),
+        }
+    }
+
+    /// A standalone publisher on `topic` (not managed by the node).
+    pub async fn publisher<T: Message>(&self, topic: &str) -> Result<Publisher<T>> {
+        let c = &self.inner.config;
+        Publisher::bind(
+            &self.inner.zmq,
+            &self.inner.discovery,
+            &c.name,
+            topic,
+            &c.transport,
+            &c.publisher,
+        )
+        .await
+    }
+
+    /// A standalone subscriber to `topic` (waits for the topic to appear).
+    pub async fn subscriber<T: Message>(&self, topic: &str) -> Result<Subscriber<T>> {
+        Subscriber::connect(
+            &self.inner.zmq,
+            &self.inner.discovery,
+            topic,
+            &self.inner.config.subscriber,
+        )
+        .await
+    }
+
+    /// Spawns a task that is aborted when the node shuts down.
+    pub fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let mut spawned = lock(&self.inner.spawned);
+        spawned.retain(|h| !h.is_finished());
+        spawned.push(tokio::spawn(fut));
+    }
+
+    /// Asks [`run`](Self::run) to shut down gracefully.
+    pub fn shutdown(&self) {
+        self.inner.stop.send_replace(true);
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> NodeStats {
+        let s = &self.inner.stats;
+        NodeStats {
+            handled: s.handled.load(Ordering::Relaxed),
+            handler_errors: s.handler_errors.load(Ordering::Relaxed),
+            handler_panics: s.handler_panics.load(Ordering::Relaxed),
+            missed_ticks: s.missed_ticks.load(Ordering::Relaxed),
+            subscriptions: lock(&self.inner.subscribers)
+                .iter()
+                .map(|(topic, ty, c)| (topic.clone(), *ty, c.snapshot()))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn track_subscriber(
+        &self,
+        topic: &str,
+        ty: &'static str,
+        counters: Arc<SubscriberCounters>,
+    ) {
+        lock(&self.inner.subscribers).push((topic.to_owned(), ty, counters));
+    }
+
+    /// Runs every handler registered for this node until Ctrl-C, SIGTERM or
+    /// [`shutdown`](Self::shutdown), then shuts down gracefully.
+    ///
+    /// Every `publishes(...)` topic is advertised before any handler starts,
+    /// so a type conflict is a start-up error and no message is lost to
+    /// lazy set-up.
+    pub async fn run(&self) -> Result<()> {
+        let handlers = registry::handlers_for(self.name());
+        for handler in &handlers {
+            (handler.advertise)(self.clone()).await?;
+        }
+        let mut tasks = Vec::with_capacity(handlers.len());
+        for &handler in &handlers {
+            let run = Run {
+                handler,
+                stop: self.inner.stop.subscribe(),
+            };
+            let fut = match handler.kind {
+                HandlerKind::Subscribe { run: start, .. }
+                | HandlerKind::Timer { run: start, .. } => start(self.ctx(), run),
+            };
+            let name = self.name().to_owned();
+            tasks.push(tokio::spawn(async move {
+                if let Err(error) = fut.await {
+                    tracing::error!(node = %name, handler = handler.name, %error, "handler stopped");
+                }
+            }));
+        }
+        tracing::info!(node = %self.name(), handlers = handlers.len(), discovery = %self.inner.discovery.address(), "node running");
+
+        let mut stop = self.inner.stop.subscribe();
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => {}
+            signal = shutdown_signal() => {
+                tracing::info!(node = %self.name(), %signal, "shutting down");
+            }
+        }
+        self.shutdown();
+        self.finish(tasks).await
+    }
+
+    /// Waits for in-flight handlers, then unregisters and closes publishers.
+    async fn finish(&self, tasks: Vec<JoinHandle<()>>) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.inner.config.shutdown_timeout;
+        for task in tasks {
+            let abort = task.abort_handle();
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                tracing::warn!(node = %self.name(), "a handler did not finish within the shutdown timeout; aborting it");
+                abort.abort();
+            }
+        }
+        for task in lock(&self.inner.spawned).drain(..) {
+            task.abort();
+        }
+        let publishers = std::mem::take(&mut *lock(&self.inner.publishers));
+        for (topic, advertised) in publishers {
+            if let Err(error) = (advertised.close)(advertised.publisher).await {
+                tracing::warn!(node = %self.name(), %topic, %error, "could not unregister topic");
+            }
+        }
+        tracing::info!(node = %self.name(), "node stopped");
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(daemon) = &self.daemon {
+            daemon.shutdown();
+        }
+    }
+}
+
+fn close_publisher<T: Message>(
+    publisher: Arc<dyn Any + Send + Sync>,
+) -> registry::BoxFuture<Result<()>> {
+    Box::pin(async move {
+        match publisher.downcast::<Publisher<T>>() {
+            Ok(p) => match Arc::try_unwrap(p) {
+                Ok(p) => p.close().await,
+                // Still shared (a handler holds it): dropping removes the socket file.
+                Err(_) => Ok(()),
+            },
+            Err(_) => Ok(()),
+        }
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Resolves on Ctrl-C or SIGTERM, naming which.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "Ctrl-C";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = term.recv() => "SIGTERM",
+    }
+}

@@ -1,0 +1,153 @@
+//! Where a topic's socket lives: ipc paths (the Python slug rule) or tcp.
+
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The longest ipc path libzmq accepts (`sun_path` minus the NUL).
+pub const MAX_IPC_PATH: usize = 107;
+
+/// The default root for topic sockets (shared with the Python cortex).
+pub const DEFAULT_SOCKET_ROOT: &str = "/tmp/cortex/topics";
+
+/// Environment variable overriding the socket root.
+pub const SOCKET_ROOT_ENV: &str = "CORTEX_SOCKET_ROOT";
+
+/// How publishers expose their topics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// One Unix-domain socket per topic under `root`.
+    Ipc {
+        /// Directory for the socket files.
+        root: PathBuf,
+    },
+    /// TCP on `bind_host` (an ephemeral port per topic), advertised to
+    /// subscribers as `advertise_host`, which other hosts must be able to reach.
+    Tcp {
+        /// Interface to bind, e.g. `0.0.0.0` or `127.0.0.1`.
+        bind_host: String,
+        /// Host name or address put in the discovery record.
+        advertise_host: String,
+    },
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        let root = std::env::var_os(SOCKET_ROOT_ENV)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET_ROOT));
+        Transport::Ipc { root }
+    }
+}
+
+/// The socket file name for a topic: `<node>__<topic with '/' → '_'>.sock`,
+/// the Python cortex's rule (`/camera/image` on node `cam` →
+/// `cam__camera_image.sock`).
+pub fn socket_file_name(node: &str, topic: &str) -> String {
+    format!(
+        "{node}__{}.sock",
+        topic.trim_start_matches('/').replace('/', "_")
+    )
+}
+
+/// A bound endpoint to bind and the address to advertise.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) bind: String,
+    pub(crate) path: Option<PathBuf>,
+}
+
+impl Transport {
+    /// Where `node` publishes `topic`, checked: path length, and no live
+    /// process already bound there (zmq's bind would silently steal it).
+    pub(crate) fn endpoint(&self, node: &str, topic: &str) -> Result<Endpoint> {
+        match self {
+            Transport::Ipc { root } => {
+                let path = root.join(socket_file_name(node, topic));
+                let text = path.to_string_lossy().into_owned();
+                if text.len() > MAX_IPC_PATH {
+                    return Err(Error::PathTooLong {
+                        topic: topic.into(),
+                        len: text.len(),
+                        path: text,
+                    });
+                }
+                std::fs::create_dir_all(root).map_err(|e| {
+                    Error::io(format!("creating socket directory {}", root.display()), e)
+                })?;
+                if is_live(&path) {
+                    return Err(Error::EndpointInUse {
+                        topic: topic.into(),
+                        path: text,
+                    });
+                }
+                Ok(Endpoint {
+                    bind: format!("ipc://{text}"),
+                    path: Some(path),
+                })
+            }
+            Transport::Tcp { bind_host, .. } => Ok(Endpoint {
+                bind: format!("tcp://{bind_host}:*"),
+                path: None,
+            }),
+        }
+    }
+
+    /// The address subscribers should connect to, given zmq's last endpoint.
+    pub(crate) fn advertised(&self, bound: &str) -> String {
+        match self {
+            Transport::Ipc { .. } => bound.to_owned(),
+            Transport::Tcp { advertise_host, .. } => match bound.rsplit_once(':') {
+                Some((_, port)) => format!("tcp://{advertise_host}:{port}"),
+                None => bound.to_owned(),
+            },
+        }
+    }
+}
+
+/// Whether a process is accepting connections on the ipc path.
+fn is_live(path: &Path) -> bool {
+    UnixStream::connect(path).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slug_matches_the_python_rule() {
+        assert_eq!(
+            socket_file_name("cam", "/camera/image"),
+            "cam__camera_image.sock"
+        );
+        assert_eq!(socket_file_name("n", "/a"), "n__a.sock");
+    }
+
+    #[test]
+    fn long_paths_are_refused_with_the_fix() {
+        let t = Transport::Ipc {
+            root: PathBuf::from("/tmp/".to_owned() + &"x".repeat(90)),
+        };
+        let err = t.endpoint("node", "/some/long/topic").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("/some/long/topic")
+                && text.contains("107")
+                && text.contains("socket root"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn tcp_advertises_the_reachable_host() {
+        let t = Transport::Tcp {
+            bind_host: "0.0.0.0".into(),
+            advertise_host: "robot-1.local".into(),
+        };
+        assert_eq!(
+            t.advertised("tcp://0.0.0.0:40123"),
+            "tcp://robot-1.local:40123"
+        );
+    }
+}

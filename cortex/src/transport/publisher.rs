@@ -1,0 +1,357 @@
+//! `Publisher<T>`: one XPUB socket per topic, registered with discovery.
+
+use std::marker::PhantomData;
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::endpoint::Transport;
+use super::frame::OutFrame;
+use super::sockopt;
+use crate::discovery::{Client, Registration, TopicInfo};
+use crate::error::{Error, Result};
+use crate::Message;
+
+/// Publisher settings.
+#[derive(Debug, Clone)]
+pub struct PublisherOptions {
+    /// Messages queued per subscriber before `publish` starts refusing
+    /// (ZeroMQ's send high-water mark). Default 1000.
+    pub queue_depth: i32,
+    /// How long unsent messages may hold up closing. Default 100 ms.
+    pub linger: Duration,
+}
+
+impl Default for PublisherOptions {
+    fn default() -> Self {
+        PublisherOptions {
+            queue_depth: 1000,
+            linger: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Counters of one publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PublisherStats {
+    /// Messages handed to ZeroMQ.
+    pub published: u64,
+    /// Messages refused because a subscriber's queue was full.
+    pub dropped: u64,
+    /// Subscriptions currently known (from XPUB subscription messages).
+    pub subscribers: u64,
+}
+
+/// Publishes messages of type `T` on one topic.
+///
+/// `publish` never blocks: it returns `Ok(false)` and counts a drop when a
+/// subscriber's queue is full. The XPUB socket runs with `XPUB_NODROP`, so a
+/// full queue refuses the message for every subscriber (it is counted here,
+/// and shows as a sequence gap at each subscriber) instead of ZeroMQ
+/// dropping it silently. Array payloads go to ZeroMQ without a copy.
+pub struct Publisher<T: Message> {
+    shared: Arc<Shared>,
+    reader: JoinHandle<()>,
+    registration: Option<Registration>,
+    _type: PhantomData<fn(T)>,
+}
+
+struct Shared {
+    topic: String,
+    topic_frame: Bytes,
+    node: String,
+    address: String,
+    path: Option<PathBuf>,
+    socket: Mutex<zmq::Socket>,
+    sequence: AtomicU64,
+    published: AtomicU64,
+    dropped: AtomicU64,
+    subscribers: AtomicI64,
+    subscribers_changed: Notify,
+    poke: Notify,
+    closed: AtomicBool,
+}
+
+/// The socket's `ZMQ_FD` (owned by libzmq, not by us).
+struct ZmqFd(RawFd);
+
+impl AsRawFd for ZmqFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+impl<T: Message> std::fmt::Debug for Publisher<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("topic", &self.shared.topic)
+            .field("type", &T::TYPE_NAME)
+            .field("address", &self.shared.address)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl<T: Message> Publisher<T> {
+    /// Binds the topic's socket and registers it with discovery (kept
+    /// registered across daemon restarts). Must run inside a tokio runtime.
+    pub async fn bind(
+        ctx: &zmq::Context,
+        discovery: &Client,
+        node: &str,
+        topic: &str,
+        transport: &Transport,
+        options: &PublisherOptions,
+    ) -> Result<Self> {
+        let endpoint = transport.endpoint(node, topic)?;
+        let ctx_err = |what: &str| format!("{what} for topic {topic} ({})", endpoint.bind);
+        let mut socket = ctx
+            .socket(zmq::XPUB)
+            .map_err(|e| Error::zmq(ctx_err("creating the XPUB socket"), e))?;
+        socket
+            .set_sndhwm(options.queue_depth)
+            .and_then(|()| {
+                socket.set_linger(i32::try_from(options.linger.as_millis()).unwrap_or(i32::MAX))
+            })
+            .and_then(|()| sockopt::set_int(&mut socket, sockopt::XPUB_NODROP, 1))
+            .and_then(|()| sockopt::set_int(&mut socket, sockopt::XPUB_VERBOSER, 1))
+            .map_err(|e| Error::zmq(ctx_err("configuring the socket"), e))?;
+        socket
+            .bind(&endpoint.bind)
+            .map_err(|e| Error::zmq(ctx_err("binding"), e))?;
+        let bound = socket
+            .get_last_endpoint()
+            .map_err(|e| Error::zmq(ctx_err("reading the bound endpoint"), e))?
+            .unwrap_or_else(|_| endpoint.bind.clone());
+        let address = transport.advertised(&bound);
+        let fd = socket
+            .get_fd()
+            .map_err(|e| Error::zmq(ctx_err("reading ZMQ_FD"), e))?;
+        let shared = Arc::new(Shared {
+            topic: topic.to_owned(),
+            topic_frame: Bytes::copy_from_slice(topic.as_bytes()),
+            node: node.to_owned(),
+            address: address.clone(),
+            path: endpoint.path,
+            socket: Mutex::new(socket),
+            sequence: AtomicU64::new(0),
+            published: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            subscribers: AtomicI64::new(0),
+            subscribers_changed: Notify::new(),
+            poke: Notify::new(),
+            closed: AtomicBool::new(false),
+        });
+        // SAFETY: `fd` is the socket's ZMQ_FD, open for as long as the socket
+        // is. The reader task owns the AsyncFd and an Arc of the socket and
+        // drops the AsyncFd first (see `Reader`), so the descriptor is
+        // deregistered before libzmq can close it.
+        let async_fd = unsafe { AsyncFd::register_with_interest(ZmqFd(fd), Interest::READABLE) }
+            .map_err(|e| Error::io(ctx_err("registering ZMQ_FD with tokio"), e.into()))?;
+        let reader = tokio::spawn(read_subscriptions(Reader {
+            fd: async_fd,
+            shared: Arc::clone(&shared),
+        }));
+        let mut publisher = Publisher {
+            shared,
+            reader,
+            registration: None,
+            _type: PhantomData,
+        };
+        let info = TopicInfo {
+            name: topic.to_owned(),
+            address,
+            message_type: T::TYPE_NAME.to_owned(),
+            fingerprint: T::FINGERPRINT,
+            publisher_node: node.to_owned(),
+        };
+        publisher.registration = Some(discovery.keep_registered(info).await?);
+        tracing::info!(topic, node, r#type = T::TYPE_NAME, address = %publisher.shared.address, "publishing");
+        Ok(publisher)
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.shared.topic
+    }
+
+    /// The address subscribers connect to.
+    pub fn address(&self) -> &str {
+        &self.shared.address
+    }
+
+    /// Publishes `msg`. Returns `Ok(false)` if it was dropped because a
+    /// subscriber's queue is full (counted in [`stats`](Self::stats)).
+    /// Never blocks.
+    pub fn publish(&self, msg: &T) -> Result<bool> {
+        let shared = &*self.shared;
+        if shared.closed.load(Ordering::Relaxed) {
+            return Err(Error::Closed(format!("publisher of {}", shared.topic)));
+        }
+        let sequence = shared.sequence.fetch_add(1, Ordering::Relaxed);
+        let encoded = msg.encode(sequence).map_err(|source| Error::Encode {
+            topic: shared.topic.clone(),
+            ty: T::TYPE_NAME,
+            source,
+        })?;
+        let mut frames = Vec::with_capacity(3 + encoded.oob.len());
+        frames.push(OutFrame::from_bytes(shared.topic_frame.clone()));
+        frames.push(OutFrame::copy_from_slice(&encoded.header.to_bytes()));
+        frames.push(OutFrame::copy_from_slice(&encoded.metadata));
+        frames.extend(encoded.oob.into_iter().map(OutFrame::from_bytes));
+        let mut socket = shared.lock();
+        let last = frames.len() - 1;
+        for (i, frame) in frames.into_iter().enumerate() {
+            let more = if i < last { zmq::SNDMORE } else { 0 };
+            match frame.send(&mut socket, zmq::DONTWAIT | more) {
+                Ok(()) => {}
+                // Only the first frame can be refused: the high-water mark
+                // counts whole messages.
+                Err((zmq::Error::EAGAIN, _)) if i == 0 => {
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    return Ok(false);
+                }
+                Err((e, _)) => {
+                    return Err(Error::zmq(format!("sending on topic {}", shared.topic), e));
+                }
+            }
+        }
+        // A send can consume the ZMQ_FD edge that announced a subscription:
+        // re-read the events and wake the reader if something is waiting.
+        if socket
+            .get_events()
+            .map(|ev| ev.contains(zmq::POLLIN))
+            .unwrap_or(false)
+        {
+            shared.poke.notify_one();
+        }
+        drop(socket);
+        shared.published.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> PublisherStats {
+        PublisherStats {
+            published: self.shared.published.load(Ordering::Relaxed),
+            dropped: self.shared.dropped.load(Ordering::Relaxed),
+            subscribers: self.shared.subscribers.load(Ordering::Relaxed).max(0) as u64,
+        }
+    }
+
+    /// Waits until at least `n` subscriptions have reached this publisher,
+    /// so the first messages are not lost to ZeroMQ's slow-joiner window.
+    pub async fn wait_for_subscribers(&self, n: u64, timeout: Duration) -> Result<()> {
+        let shared = &self.shared;
+        let wait = async {
+            loop {
+                let changed = shared.subscribers_changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if shared.subscribers.load(Ordering::Relaxed) >= n as i64 {
+                    return;
+                }
+                changed.await;
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.map_err(|_| {
+            Error::Timeout(format!(
+                "topic {}: {} of {n} subscriber(s) after {timeout:?}",
+                shared.topic,
+                shared.subscribers.load(Ordering::Relaxed).max(0)
+            ))
+        })
+    }
+
+    /// Unregisters from discovery, closes the socket (bounded by the
+    /// linger time) and removes the socket file.
+    pub async fn close(mut self) -> Result<()> {
+        if let Some(registration) = self.registration.take() {
+            registration.unregister().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, zmq::Socket> {
+        // A panic while holding the lock leaves the socket usable.
+        self.socket
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl<T: Message> Drop for Publisher<T> {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Relaxed);
+        self.reader.abort();
+        if let Some(path) = &self.shared.path {
+            // Only our own socket file: the node and topic are in its name.
+            let _ = std::fs::remove_file(path);
+        }
+        tracing::debug!(topic = %self.shared.topic, node = %self.shared.node, "publisher closed");
+    }
+}
+
+/// The reader task's state. Field order is drop order: the reactor
+/// registration goes before the (possibly last) reference to the socket.
+struct Reader {
+    fd: AsyncFd<ZmqFd>,
+    shared: Arc<Shared>,
+}
+
+/// Reads XPUB subscription messages (`\x01topic` / `\x00topic`) to count
+/// subscribers, following DESIGN §5's edge-triggered loop.
+async fn read_subscriptions(reader: Reader) {
+    let Reader { fd, shared } = &reader;
+    loop {
+        let pending = {
+            let socket = shared.lock();
+            loop {
+                match socket.recv_bytes(zmq::DONTWAIT) {
+                    Ok(msg) => match msg.first() {
+                        Some(1) => {
+                            shared.subscribers.fetch_add(1, Ordering::Relaxed);
+                            shared.subscribers_changed.notify_waiters();
+                        }
+                        Some(0) => {
+                            shared.subscribers.fetch_sub(1, Ordering::Relaxed);
+                            shared.subscribers_changed.notify_waiters();
+                        }
+                        _ => {}
+                    },
+                    Err(zmq::Error::EAGAIN) => break,
+                    Err(_) => return,
+                }
+            }
+            match socket.get_events() {
+                Ok(ev) => ev.contains(zmq::POLLIN),
+                Err(_) => return,
+            }
+        };
+        if pending {
+            continue;
+        }
+        tokio::select! {
+            guard = fd.readable() => match guard {
+                Ok(mut guard) => {
+                    let ready = shared.lock().get_events().map(|ev| ev.contains(zmq::POLLIN)).unwrap_or(false);
+                    if !ready {
+                        guard.clear_ready();
+                    }
+                }
+                Err(_) => return,
+            },
+            _ = shared.poke.notified() => {}
+        }
+    }
+}

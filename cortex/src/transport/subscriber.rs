@@ -1,0 +1,275 @@
+//! `Subscriber<T>`: finds a topic through discovery, checks its type,
+//! receives and decodes, counting what goes wrong.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::async_socket::AsyncSocket;
+use super::frame::frame_to_bytes;
+use crate::codec::Header;
+use crate::discovery::{Client, TopicInfo};
+use crate::error::{Error, Result};
+use crate::Message;
+
+/// Subscriber settings.
+#[derive(Debug, Clone)]
+pub struct SubscriberOptions {
+    /// Messages buffered before ZeroMQ drops (receive high-water mark).
+    /// Drops show up as sequence gaps. Default 1000.
+    pub queue_depth: i32,
+    /// How long to wait for the topic to be registered. Default 10 s.
+    pub wait_timeout: Duration,
+    /// After this long without messages, ask discovery whether the
+    /// publisher moved (restarted on a new endpoint). Default 1 s.
+    pub recheck_after: Duration,
+}
+
+impl Default for SubscriberOptions {
+    fn default() -> Self {
+        SubscriberOptions {
+            queue_depth: 1000,
+            wait_timeout: Duration::from_secs(10),
+            recheck_after: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Counters of one subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SubscriberStats {
+    /// Messages decoded and delivered.
+    pub received: u64,
+    /// Messages lost on the way (gaps in the publisher's sequence).
+    pub dropped: u64,
+    /// Messages that arrived but could not be decoded (malformed frames,
+    /// wrong fingerprint); each is logged.
+    pub decode_errors: u64,
+    /// Times the subscriber connected to a new endpoint.
+    pub reconnects: u64,
+}
+
+/// Shared, lock-free counters (readable while the subscriber receives).
+#[derive(Debug, Default)]
+pub struct SubscriberCounters {
+    received: AtomicU64,
+    dropped: AtomicU64,
+    decode_errors: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+impl SubscriberCounters {
+    /// A snapshot.
+    pub fn snapshot(&self) -> SubscriberStats {
+        SubscriberStats {
+            received: self.received.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            decode_errors: self.decode_errors.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Receives messages of type `T` from one topic.
+pub struct Subscriber<T: Message> {
+    socket: AsyncSocket,
+    discovery: Client,
+    info: TopicInfo,
+    options: SubscriberOptions,
+    counters: Arc<SubscriberCounters>,
+    last_sequence: Option<u64>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Message> std::fmt::Debug for Subscriber<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("topic", &self.info.name)
+            .field("type", &T::TYPE_NAME)
+            .field("address", &self.info.address)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl<T: Message> Subscriber<T> {
+    /// Waits for `topic` to be registered, checks that it carries `T`, and
+    /// connects. Must run inside a tokio runtime.
+    pub async fn connect(
+        ctx: &zmq::Context,
+        discovery: &Client,
+        topic: &str,
+        options: &SubscriberOptions,
+    ) -> Result<Self> {
+        let info = discovery
+            .wait_for_topic(topic, options.wait_timeout)
+            .await?;
+        check_type::<T>(&info)?;
+        let socket = ctx
+            .socket(zmq::SUB)
+            .map_err(|e| Error::zmq(format!("creating the SUB socket for topic {topic}"), e))?;
+        socket
+            .set_rcvhwm(options.queue_depth)
+            .and_then(|()| socket.set_linger(0))
+            .and_then(|()| socket.set_subscribe(topic.as_bytes()))
+            .and_then(|()| socket.connect(&info.address))
+            .map_err(|e| {
+                Error::zmq(
+                    format!("connecting to topic {topic} at {}", info.address),
+                    e,
+                )
+            })?;
+        let socket = AsyncSocket::new(socket).map_err(|e| {
+            Error::io(
+                format!("registering the socket of topic {topic} with tokio"),
+                e,
+            )
+        })?;
+        tracing::info!(topic, r#type = T::TYPE_NAME, address = %info.address, "subscribed");
+        Ok(Subscriber {
+            socket,
+            discovery: discovery.clone(),
+            info,
+            options: options.clone(),
+            counters: Arc::default(),
+            last_sequence: None,
+            _type: PhantomData,
+        })
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.info.name
+    }
+
+    /// The publisher's discovery record.
+    pub fn info(&self) -> &TopicInfo {
+        &self.info
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SubscriberStats {
+        self.counters.snapshot()
+    }
+
+    /// A handle to the counters, readable from other tasks.
+    pub fn counters(&self) -> Arc<SubscriberCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// The next message. Malformed messages are counted, logged and
+    /// skipped; a publisher that restarts (on the same or a new endpoint)
+    /// is reconnected to.
+    pub async fn recv(&mut self) -> Result<(T, Header)> {
+        loop {
+            let frames = match tokio::time::timeout(
+                self.options.recheck_after,
+                self.socket.recv_multipart(),
+            )
+            .await
+            {
+                Ok(frames) => frames
+                    .map_err(|e| Error::io(format!("receiving on topic {}", self.info.name), e))?,
+                Err(_idle) => {
+                    self.recheck().await;
+                    continue;
+                }
+            };
+            match self.decode(frames) {
+                Ok(delivery) => return Ok(delivery),
+                Err(e) => {
+                    self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(topic = %self.info.name, r#type = T::TYPE_NAME, error = %e, "dropping a message that could not be decoded");
+                }
+            }
+        }
+    }
+
+    fn decode(&mut self, frames: Vec<zmq::Message>) -> Result<(T, Header)> {
+        let decode_err = |source| Error::Decode {
+            topic: self.info.name.clone(),
+            ty: T::TYPE_NAME,
+            source,
+        };
+        let mut frames = frames.into_iter();
+        match frames.next() {
+            Some(topic) if *topic == *self.info.name.as_bytes() => {}
+            // SUB filters by prefix: `/a` also matches `/ab`.
+            other => {
+                return Err(Error::Malformed {
+                    topic: self.info.name.clone(),
+                    reason: format!(
+                        "topic frame is {:?}",
+                        other
+                            .as_ref()
+                            .map(|f| String::from_utf8_lossy(f).into_owned())
+                    ),
+                })
+            }
+        }
+        let frames: Vec<Bytes> = frames.map(frame_to_bytes).collect();
+        let (msg, header) = T::decode(&frames).map_err(decode_err)?;
+        self.count_sequence(header.sequence);
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
+        Ok((msg, header))
+    }
+
+    fn count_sequence(&mut self, sequence: u64) {
+        if let Some(last) = self.last_sequence {
+            if sequence > last {
+                let lost = sequence - last - 1;
+                if lost > 0 {
+                    self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
+                }
+            } else {
+                tracing::info!(topic = %self.info.name, sequence, last, "publisher restarted (sequence went back)");
+            }
+        }
+        self.last_sequence = Some(sequence);
+    }
+
+    /// Asks discovery where the topic is now; reconnects if it moved.
+    async fn recheck(&mut self) {
+        let current = match self.discovery.lookup(&self.info.name).await {
+            Ok(Some(info)) => info,
+            Ok(None) | Err(_) => return,
+        };
+        if current.address == self.info.address {
+            return;
+        }
+        if let Err(e) = check_type::<T>(&current) {
+            tracing::error!(topic = %self.info.name, error = %e, "the topic's new publisher has another type; staying disconnected");
+            return;
+        }
+        let socket = self.socket.get_ref();
+        let _ = socket.disconnect(&self.info.address);
+        match socket.connect(&current.address) {
+            Ok(()) => {
+                tracing::info!(topic = %self.info.name, from = %self.info.address, to = %current.address, "publisher moved; reconnected");
+                self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                self.last_sequence = None;
+                self.info = current;
+            }
+            Err(e) => {
+                tracing::warn!(topic = %self.info.name, address = %current.address, error = %e, "reconnecting failed; will retry");
+            }
+        }
+    }
+}
+
+fn check_type<T: Message>(info: &TopicInfo) -> Result<()> {
+    if info.fingerprint == T::FINGERPRINT {
+        Ok(())
+    } else {
+        Err(Error::TypeMismatch {
+            topic: info.name.clone(),
+            expected_type: T::TYPE_NAME,
+            expected: T::FINGERPRINT,
+            found_type: info.message_type.clone(),
+            found: info.fingerprint,
+        })
+    }
+}
