@@ -1,0 +1,8 @@
+//! The sensor node on its own: `cargo run -p cortex-examples --example sensor`.
+//! Publishes `/sensor/a` (camera) and `/sensor/b` (IMU) at 30 Hz until
+//! Ctrl-C or SIGTERM.
+
+mod pipeline;
+
+#[cortex::main(name = "sensor")]
+async fn main() {}
