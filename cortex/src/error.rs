@@ -13,7 +13,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// Talking to the discovery daemon failed.
     #[error(transparent)]
-    Discovery(#[from] DiscoveryError),
+    Discovery(Box<DiscoveryError>),
     /// A message could not be encoded.
     #[error("encoding {ty} for topic {topic}: {source}")]
     Encode {
@@ -32,7 +32,7 @@ pub enum Error {
         /// The message type.
         ty: &'static str,
         /// The cause.
-        source: DecodeError,
+        source: Box<DecodeError>,
     },
     /// A received multipart message is not a cortex message.
     #[error("malformed message on topic {topic}: {reason}")]
@@ -109,6 +109,12 @@ pub enum Error {
     /// A configuration value is invalid.
     #[error("{0}")]
     Config(String),
+}
+
+impl From<DiscoveryError> for Error {
+    fn from(e: DiscoveryError) -> Self {
+        Error::Discovery(Box::new(e))
+    }
 }
 
 impl Error {

@@ -94,7 +94,7 @@ where
             _ = run.stop.wait_for(|stop| *stop) => return Ok(()),
             result = Subscriber::<T>::connect(&node.inner.zmq, &node.inner.discovery, topic, &options) => match result {
                 Ok(s) => break s,
-                Err(Error::Discovery(DiscoveryError::WaitTimeout { .. })) => {
+                Err(Error::Discovery(e)) if matches!(*e, DiscoveryError::WaitTimeout { .. }) => {
                     tracing::warn!(node = %node.name(), topic, r#type = T::TYPE_NAME, handler = run.handler.name,
                         "no publisher for this topic yet; still waiting");
                 }

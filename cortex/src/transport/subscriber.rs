@@ -192,7 +192,7 @@ impl<T: Message> Subscriber<T> {
         let decode_err = |source| Error::Decode {
             topic: self.info.name.clone(),
             ty: T::TYPE_NAME,
-            source,
+            source: Box::new(source),
         };
         let mut frames = frames.into_iter();
         match frames.next() {
