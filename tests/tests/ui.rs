@@ -8,3 +8,10 @@ fn derive_message() {
     t.pass("ui/derive/pass/*.rs");
     t.compile_fail("ui/derive/fail/*.rs");
 }
+
+#[test]
+fn handler_macros() {
+    let t = trybuild::TestCases::new();
+    t.pass("ui/handlers/pass/*.rs");
+    t.compile_fail("ui/handlers/fail/*.rs");
+}

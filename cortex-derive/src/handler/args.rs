@@ -191,10 +191,14 @@ pub(crate) fn type_name(ty: &syn::Type) -> Option<String> {
     }
 }
 
-/// Where to underline the return type (or the fn name when there is none).
-pub(crate) fn output_span(f: &syn::ItemFn) -> Span {
+/// `<Ret as HandlerOutput>::into_handler_result`, spanned at the declared
+/// return type so a wrong one is reported there, once.
+pub(crate) fn into_result(f: &syn::ItemFn) -> proc_macro2::TokenStream {
+    let p = quote::quote!(::cortex::__private);
     match &f.sig.output {
-        syn::ReturnType::Type(_, ty) => ty.span(),
-        syn::ReturnType::Default => f.sig.ident.span(),
+        syn::ReturnType::Type(_, ty) => {
+            quote::quote_spanned!(ty.span()=> <#ty as #p::HandlerOutput>::into_handler_result)
+        }
+        syn::ReturnType::Default => quote::quote!(<() as #p::HandlerOutput>::into_handler_result),
     }
 }

@@ -1,7 +1,7 @@
 //! `#[cortex::main(name = "...", worker_threads = N, discovery = "...")]`.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote};
 
 use super::args::{self, Arg, Opt};
 use crate::ctxt::Ctxt;
@@ -91,8 +91,7 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> TokenStream {
     let attrs = &item.attrs;
     let vis = &item.vis;
     let ident = &item.sig.ident;
-    let into_result =
-        quote_spanned!(args::output_span(item)=> #p::HandlerOutput::into_handler_result);
+    let into_result = args::into_result(item);
     let body = if takes_node {
         quote!(#into_result(__cortex_user_main(__cortex_node).await))
     } else {
@@ -101,8 +100,19 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> TokenStream {
             __cortex_node.run().await.map_err(|e| ::std::string::ToString::to_string(&e))
         }
     };
+    if let Some(errors) = errors {
+        // Keep the user's function type-checked, but don't call it.
+        return quote! {
+            #errors
+            #(#attrs)*
+            #vis fn #ident() -> ::std::process::ExitCode {
+                #[allow(dead_code)]
+                #user
+                ::std::process::ExitCode::FAILURE
+            }
+        };
+    }
     quote! {
-        #errors
         #(#attrs)*
         #vis fn #ident() -> ::std::process::ExitCode {
             #user

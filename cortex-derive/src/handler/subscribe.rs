@@ -194,17 +194,17 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
         }
         None => quote!(::core::option::Option::None),
     };
-    let into_result =
-        quote_spanned!(args::output_span(item)=> #p::HandlerOutput::into_handler_result);
+    let into_result = args::into_result(item);
+    let run_subscriber = quote_spanned!(msg_ty.span()=> #p::run_subscriber::<#msg_ty, _, _>);
     let name = ident.to_string();
     Ok(quote! {
         #[doc(hidden)]
         #[allow(non_snake_case, unused_variables)]
         fn #run_fn(ctx: ::cortex::Ctx, run: #p::Run) -> #p::BoxFuture<::cortex::Result<()>> {
-            ::std::boxed::Box::pin(#p::run_subscriber::<#msg_ty, _, _>(
+            ::std::boxed::Box::pin(#run_subscriber(
                 ctx,
                 run,
-                |__cortex_msg: #msg_ty, __cortex_header: ::cortex::Header, __cortex_ctx: ::cortex::Ctx| async move {
+                |__cortex_msg, __cortex_header, __cortex_ctx| async move {
                     #into_result(#ident(#(#call_args),*).await)
                 },
             ))

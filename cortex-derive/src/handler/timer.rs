@@ -16,11 +16,13 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
     let mut hz: Option<Opt<f64>> = None;
     let mut period_ms: Option<Opt<u64>> = None;
     let mut common = Common::default();
+    let mut rate_given = false;
     let attr_span = attr.span();
     let empty = attr.is_empty();
     for arg in args::parse(&mut cx, attr) {
         match &arg {
             Arg::Value(k, v) if k == "hz" => {
+                rate_given = true;
                 if let Some(rate) = args::positive_number(&mut cx, k, v) {
                     if rate > 1_000_000.0 {
                         cx.error_spanned_by(v, "`hz` above 1 MHz is not a timer; use a loop");
@@ -29,6 +31,7 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
                 }
             }
             Arg::Value(k, v) if k == "period_ms" => {
+                rate_given = true;
                 if let Some(ms) = args::positive_int(&mut cx, k, v) {
                     args::set(&mut cx, &mut period_ms, k, ms);
                 }
@@ -47,6 +50,7 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
             ));
             None
         }
+        (None, None) if rate_given => None,
         (None, None) => {
             let span = if empty {
                 item.sig.ident.span()
@@ -85,8 +89,7 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
     let ident = &item.sig.ident;
     let run_fn = format_ident!("__cortex_run_{}", ident);
     let (node, advertise, advertise_def) = common.expand(ident);
-    let into_result =
-        quote_spanned!(args::output_span(item)=> #p::HandlerOutput::into_handler_result);
+    let into_result = args::into_result(item);
     let name = ident.to_string();
     Ok(quote! {
         #[doc(hidden)]

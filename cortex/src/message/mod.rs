@@ -16,6 +16,11 @@ use bytes::Bytes;
 
 use crate::codec::{DecodeError, Decoder, EncodeError, EncodedMessage, Encoder, Header};
 
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a cortex message",
+    label = "not a message type",
+    note = "derive it: `#[derive(cortex::Message)]` on a struct with named fields, or use a standard message from `cortex::messages`"
+)]
 /// A type that can be published and received: derive it with
 /// [`#[derive(Message)]`](macro@crate::Message).
 ///

@@ -291,7 +291,10 @@ impl Node {
     pub async fn run(&self) -> Result<()> {
         let handlers = registry::handlers_for(self.name());
         for handler in &handlers {
-            (handler.advertise)(self.clone()).await?;
+            if let Err(e) = (handler.advertise)(self.clone()).await {
+                self.finish(Vec::new()).await?;
+                return Err(e);
+            }
         }
         let mut tasks = Vec::with_capacity(handlers.len());
         for &handler in &handlers {

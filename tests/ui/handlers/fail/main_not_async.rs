@@ -1,0 +1,2 @@
+#[cortex::main]
+fn main() {}

@@ -1,0 +1,4 @@
+#[cortex::main]
+async fn main() -> cortex::Result<()> {
+    Ok(())
+}

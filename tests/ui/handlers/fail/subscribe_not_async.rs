@@ -1,0 +1,11 @@
+use cortex::prelude::*;
+
+#[derive(Message)]
+struct M {
+    x: u32,
+}
+
+#[subscribe("/a")]
+fn handler(m: M) {}
+
+fn main() {}
