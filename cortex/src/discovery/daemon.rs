@@ -33,7 +33,7 @@ use crate::transport::async_socket::AsyncSocket;
 const MAX_FRAME_BYTES: i64 = 64 << 20;
 
 /// How many probes run at once in one probe round.
-const PROBE_CONCURRENCY: usize = 32;
+const PROBE_CONCURRENCY: usize = 128;
 
 /// Settings of a [`Daemon`].
 #[derive(Debug, Clone)]
@@ -699,16 +699,22 @@ impl Server {
         let timeout = self.config.probe_timeout;
         let events = self.events_tx.clone();
         tokio::spawn(async move {
-            let mut results = Vec::with_capacity(targets.len());
-            for chunk in targets.chunks(PROBE_CONCURRENCY) {
-                let mut set = JoinSet::new();
-                for (name, generation, address) in chunk.iter().cloned() {
-                    set.spawn(async move { (name, generation, probe(&address, timeout).await) });
-                }
-                while let Some(done) = set.join_next().await {
-                    if let Ok(result) = done {
-                        results.push(result);
-                    }
+            // All probes run at once, bounded by a semaphore, so one slow
+            // (timing out) endpoint delays the round by one timeout at most
+            // per PROBE_CONCURRENCY slow endpoints.
+            let permits = Arc::new(tokio::sync::Semaphore::new(PROBE_CONCURRENCY));
+            let mut set = JoinSet::new();
+            for (name, generation, address) in targets {
+                let permits = Arc::clone(&permits);
+                set.spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    (name, generation, probe(&address, timeout).await)
+                });
+            }
+            let mut results = Vec::with_capacity(set.len());
+            while let Some(done) = set.join_next().await {
+                if let Ok(result) = done {
+                    results.push(result);
                 }
             }
             let _ = events.send(Event::Probed(results));
