@@ -492,3 +492,24 @@ async fn client_without_daemon_times_out_with_a_clear_error() {
     }
     assert!(err.to_string().contains(&address), "{err}");
 }
+
+/// If another process takes the socket path over (two daemons started at
+/// the same instant, or a Python daemon started later), the orphaned daemon
+/// notices and stops with an error instead of running unreachable.
+#[tokio::test]
+async fn daemon_whose_socket_file_is_taken_over_stops_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = TestDaemon::start(DaemonConfig::new(ipc(&dir, "d.sock"))).await;
+    let path = dir.path().join("d.sock");
+    std::fs::remove_file(&path).unwrap();
+    let _thief = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let result = tokio::time::timeout(BOUND, daemon.join)
+        .await
+        .expect("the orphaned daemon stops")
+        .unwrap();
+    let err = result.unwrap_err();
+    assert!(matches!(err, DiscoveryError::AddressLost { .. }), "{err}");
+    assert!(err.to_string().contains("replaced"), "{err}");
+    // It did not remove the file that is not its own.
+    assert!(path.exists());
+}

@@ -32,6 +32,9 @@ use crate::transport::async_socket::AsyncSocket;
 /// an `ERROR` reply.
 const MAX_FRAME_BYTES: i64 = 64 << 20;
 
+/// How often the daemon checks that its ipc socket file is still its own.
+const SOCKET_FILE_CHECK: Duration = Duration::from_millis(500);
+
 /// How many probes run at once in one probe round.
 const PROBE_CONCURRENCY: usize = 128;
 
@@ -248,8 +251,9 @@ impl Daemon {
             events_tx,
             config,
             address,
+            socket_file: socket_file.clone(),
         };
-        server.serve(&mut shutdown_rx, events_rx).await;
+        let outcome = server.serve(&mut shutdown_rx, events_rx).await;
         let Server {
             socket, address, ..
         } = server;
@@ -261,7 +265,7 @@ impl Daemon {
             remove_if_same(&path, dev, ino);
         }
         tracing::info!(address = %address, "discovery daemon stopped");
-        Ok(())
+        outcome
     }
 }
 
@@ -375,6 +379,7 @@ enum Wake {
     Event(Event),
     ProbeTick,
     WaiterDeadline,
+    FileCheck,
 }
 
 struct Server {
@@ -385,6 +390,7 @@ struct Server {
     events_tx: mpsc::UnboundedSender<Event>,
     config: DaemonConfig,
     address: String,
+    socket_file: Option<(PathBuf, u64, u64)>,
 }
 
 impl Server {
@@ -392,13 +398,18 @@ impl Server {
         &mut self,
         shutdown: &mut watch::Receiver<bool>,
         mut events: mpsc::UnboundedReceiver<Event>,
-    ) {
+    ) -> Result<()> {
         let mut probe_tick = self.config.probe_interval.map(|every| {
             let mut t = tokio::time::interval(every);
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             t
         });
         let mut probing = false;
+        let mut file_check = self.socket_file.as_ref().map(|_| {
+            let mut t = tokio::time::interval(SOCKET_FILE_CHECK);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        });
         loop {
             let next_deadline = self.waiters.iter().map(|w| w.deadline).min();
             let wake = tokio::select! {
@@ -412,12 +423,13 @@ impl Server {
                 frames = self.socket.recv_multipart() => Wake::Request(frames),
                 _ = tick(&mut probe_tick), if !probing && probe_tick.is_some() => Wake::ProbeTick,
                 _ = sleep_until(next_deadline), if next_deadline.is_some() => Wake::WaiterDeadline,
+                _ = tick(&mut file_check), if file_check.is_some() => Wake::FileCheck,
             };
             match wake {
-                Wake::Shutdown => break,
+                Wake::Shutdown => return Ok(()),
                 Wake::Request(Ok(frames)) => {
                     if self.handle_request(frames).await {
-                        break;
+                        return Ok(());
                     }
                 }
                 Wake::Request(Err(e)) => {
@@ -441,8 +453,37 @@ impl Server {
                     probing = self.start_probe_round();
                 }
                 Wake::WaiterDeadline => self.expire_waiters().await,
+                Wake::FileCheck => self.check_socket_file()?,
             }
         }
+    }
+
+    /// Fails when our ipc socket file was removed or replaced: clients can
+    /// no longer reach this daemon (e.g. another daemon, perhaps a Python
+    /// one, bound the same path and silently took it over).
+    fn check_socket_file(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let Some((path, dev, ino)) = &self.socket_file else {
+            return Ok(());
+        };
+        let detail = match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.dev() == *dev && meta.ino() == *ino => return Ok(()),
+            Ok(_) => format!(
+                "another process replaced the socket file {} (a second daemon started \
+                 at the same time?), so clients no longer reach this one",
+                path.display()
+            ),
+            Err(_) => format!(
+                "the socket file {} was removed, so clients can no longer reach this \
+                 daemon; restart it (and keep tmp cleaners away from the directory)",
+                path.display()
+            ),
+        };
+        tracing::error!(address = %self.address, "{detail}");
+        Err(DiscoveryError::AddressLost {
+            address: self.address.clone(),
+            detail,
+        })
     }
 
     /// Handles one request; returns `true` when the daemon should stop.
