@@ -257,6 +257,8 @@ impl Daemon {
         let Server {
             socket, address, ..
         } = server;
+        // Give the last replies (e.g. to SHUTDOWN) a moment to leave.
+        let _ = socket.get_ref().set_linger(100);
         drop(socket);
         // Terminating the context waits until libzmq has closed the
         // listener; only then is the file safe to remove.
