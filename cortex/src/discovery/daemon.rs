@@ -32,8 +32,11 @@ use crate::transport::async_socket::AsyncSocket;
 /// an `ERROR` reply.
 const MAX_FRAME_BYTES: i64 = 64 << 20;
 
+/// How often the daemon checks that its ipc socket file is still its own.
+const SOCKET_FILE_CHECK: Duration = Duration::from_millis(500);
+
 /// How many probes run at once in one probe round.
-const PROBE_CONCURRENCY: usize = 32;
+const PROBE_CONCURRENCY: usize = 128;
 
 /// Settings of a [`Daemon`].
 #[derive(Debug, Clone)]
@@ -248,11 +251,14 @@ impl Daemon {
             events_tx,
             config,
             address,
+            socket_file: socket_file.clone(),
         };
-        server.serve(&mut shutdown_rx, events_rx).await;
+        let outcome = server.serve(&mut shutdown_rx, events_rx).await;
         let Server {
             socket, address, ..
         } = server;
+        // Give the last replies (e.g. to SHUTDOWN) a moment to leave.
+        let _ = socket.get_ref().set_linger(100);
         drop(socket);
         // Terminating the context waits until libzmq has closed the
         // listener; only then is the file safe to remove.
@@ -261,7 +267,7 @@ impl Daemon {
             remove_if_same(&path, dev, ino);
         }
         tracing::info!(address = %address, "discovery daemon stopped");
-        Ok(())
+        outcome
     }
 }
 
@@ -375,6 +381,7 @@ enum Wake {
     Event(Event),
     ProbeTick,
     WaiterDeadline,
+    FileCheck,
 }
 
 struct Server {
@@ -385,6 +392,7 @@ struct Server {
     events_tx: mpsc::UnboundedSender<Event>,
     config: DaemonConfig,
     address: String,
+    socket_file: Option<(PathBuf, u64, u64)>,
 }
 
 impl Server {
@@ -392,13 +400,18 @@ impl Server {
         &mut self,
         shutdown: &mut watch::Receiver<bool>,
         mut events: mpsc::UnboundedReceiver<Event>,
-    ) {
+    ) -> Result<()> {
         let mut probe_tick = self.config.probe_interval.map(|every| {
             let mut t = tokio::time::interval(every);
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             t
         });
         let mut probing = false;
+        let mut file_check = self.socket_file.as_ref().map(|_| {
+            let mut t = tokio::time::interval(SOCKET_FILE_CHECK);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        });
         loop {
             let next_deadline = self.waiters.iter().map(|w| w.deadline).min();
             let wake = tokio::select! {
@@ -412,12 +425,13 @@ impl Server {
                 frames = self.socket.recv_multipart() => Wake::Request(frames),
                 _ = tick(&mut probe_tick), if !probing && probe_tick.is_some() => Wake::ProbeTick,
                 _ = sleep_until(next_deadline), if next_deadline.is_some() => Wake::WaiterDeadline,
+                _ = tick(&mut file_check), if file_check.is_some() => Wake::FileCheck,
             };
             match wake {
-                Wake::Shutdown => break,
+                Wake::Shutdown => return Ok(()),
                 Wake::Request(Ok(frames)) => {
                     if self.handle_request(frames).await {
-                        break;
+                        return Ok(());
                     }
                 }
                 Wake::Request(Err(e)) => {
@@ -441,8 +455,37 @@ impl Server {
                     probing = self.start_probe_round();
                 }
                 Wake::WaiterDeadline => self.expire_waiters().await,
+                Wake::FileCheck => self.check_socket_file()?,
             }
         }
+    }
+
+    /// Fails when our ipc socket file was removed or replaced: clients can
+    /// no longer reach this daemon (e.g. another daemon, perhaps a Python
+    /// one, bound the same path and silently took it over).
+    fn check_socket_file(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let Some((path, dev, ino)) = &self.socket_file else {
+            return Ok(());
+        };
+        let detail = match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.dev() == *dev && meta.ino() == *ino => return Ok(()),
+            Ok(_) => format!(
+                "another process replaced the socket file {} (a second daemon started \
+                 at the same time?), so clients no longer reach this one",
+                path.display()
+            ),
+            Err(_) => format!(
+                "the socket file {} was removed, so clients can no longer reach this \
+                 daemon; restart it (and keep tmp cleaners away from the directory)",
+                path.display()
+            ),
+        };
+        tracing::error!(address = %self.address, "{detail}");
+        Err(DiscoveryError::AddressLost {
+            address: self.address.clone(),
+            detail,
+        })
     }
 
     /// Handles one request; returns `true` when the daemon should stop.
@@ -699,16 +742,22 @@ impl Server {
         let timeout = self.config.probe_timeout;
         let events = self.events_tx.clone();
         tokio::spawn(async move {
-            let mut results = Vec::with_capacity(targets.len());
-            for chunk in targets.chunks(PROBE_CONCURRENCY) {
-                let mut set = JoinSet::new();
-                for (name, generation, address) in chunk.iter().cloned() {
-                    set.spawn(async move { (name, generation, probe(&address, timeout).await) });
-                }
-                while let Some(done) = set.join_next().await {
-                    if let Ok(result) = done {
-                        results.push(result);
-                    }
+            // All probes run at once, bounded by a semaphore, so one slow
+            // (timing out) endpoint delays the round by one timeout at most
+            // per PROBE_CONCURRENCY slow endpoints.
+            let permits = Arc::new(tokio::sync::Semaphore::new(PROBE_CONCURRENCY));
+            let mut set = JoinSet::new();
+            for (name, generation, address) in targets {
+                let permits = Arc::clone(&permits);
+                set.spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    (name, generation, probe(&address, timeout).await)
+                });
+            }
+            let mut results = Vec::with_capacity(set.len());
+            while let Some(done) = set.join_next().await {
+                if let Ok(result) = done {
+                    results.push(result);
                 }
             }
             let _ = events.send(Event::Probed(results));

@@ -92,6 +92,14 @@ pub enum DiscoveryError {
         /// Why the address is considered taken.
         detail: String,
     },
+    /// A running daemon lost its ipc socket file and stopped.
+    #[error("the discovery daemon at {address} stopped: {detail}")]
+    AddressLost {
+        /// The daemon address.
+        address: String,
+        /// What happened to the socket file.
+        detail: String,
+    },
     /// The address is not a usable ZeroMQ endpoint.
     #[error(
         "invalid discovery address {address:?}: {reason}; \

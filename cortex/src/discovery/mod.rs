@@ -19,6 +19,38 @@
 //!
 //! The daemon address comes from an explicit option, else the
 //! `CORTEX_DISCOVERY` environment variable, else [`DEFAULT_ADDRESS`].
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use cortex::discovery::{Client, Daemon, TopicInfo};
+//!
+//! # async fn demo() -> cortex::discovery::Result<()> {
+//! // A daemon inside this process (or run `cortex discovery`).
+//! let daemon = Daemon::bind("ipc:///tmp/cortex-demo/discovery.sock").await?;
+//! let stop = daemon.shutdown_handle();
+//! let server = tokio::spawn(daemon.run());
+//!
+//! let client = Client::new("ipc:///tmp/cortex-demo/discovery.sock");
+//! let registration = client
+//!     .keep_registered(TopicInfo {
+//!         name: "/camera/image".into(),
+//!         address: "ipc:///tmp/cortex-demo/camera.sock".into(),
+//!         message_type: "ImageMessage".into(),
+//!         fingerprint: 0x129bed330d214dbc,
+//!         publisher_node: "cam".into(),
+//!     })
+//!     .await?;
+//! let found = client
+//!     .wait_for_topic("/camera/image", Duration::from_secs(5))
+//!     .await?;
+//! assert_eq!(found.publisher_node, "cam");
+//!
+//! registration.unregister().await?;
+//! stop.shutdown();
+//! server.await.expect("daemon task")?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod address;
 mod client;
