@@ -25,7 +25,7 @@
 //! assert_eq!(header.fingerprint, Image::FINGERPRINT);
 //! ```
 #![warn(missing_docs)]
-#![doc(test(attr(deny(warnings))))]
+#![doc(test(attr(deny(warnings), allow(dead_code))))]
 
 // Lets generated code say `::cortex::...` inside this crate too.
 extern crate self as cortex;

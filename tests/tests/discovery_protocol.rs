@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use cortex::discovery::{Command, Request, Response, Status, TopicInfo};
 use proptest::prelude::*;
 
-/// `../shared/interop` next to the repository, or `CORTEX_INTEROP_DIR`.
+/// The interop vectors (a copy of `shared/interop/` in `tests/data/interop/`),
+/// or `CORTEX_INTEROP_DIR`.
 fn interop_dir() -> PathBuf {
     match std::env::var_os("CORTEX_INTEROP_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop"),
+        None => cortex_tests::interop_dir(),
     }
 }
 
