@@ -114,6 +114,11 @@ pub mod prelude {
     };
 }
 
+/// The README's examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// Used by generated code; not a public API.
 #[doc(hidden)]
 pub mod __private;
