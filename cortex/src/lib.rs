@@ -37,8 +37,12 @@ pub mod message;
 pub mod node;
 pub mod transport;
 
+/// Re-exported: received frames are [`bytes::Bytes`] (see [`Message::decode`]).
+pub use bytes;
 pub use codec::{DecodeError, EncodeError, Header};
 pub use error::{Error, Result};
+/// Re-exported: map fields and some standard messages use [`indexmap::IndexMap`].
+pub use indexmap;
 pub use message::standard as messages;
 pub use message::{DType, DynArray, Element, Field, Message, NdArray, Schema, ShapeError, Value};
 pub use node::{Ctx, Node, NodeConfig, NodeStats, Topic};

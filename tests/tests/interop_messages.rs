@@ -189,11 +189,20 @@ fn standard_fingerprints_match_python() {
 fn field_order_matches_python() {
     let json = interop_json("standard_messages.json");
     let schemas = [
-        ImageMessage::schema(),
-        PointCloudMessage::schema(),
+        ArrayMessage::schema(),
+        BytesMessage::schema(),
+        DictMessage::schema(),
+        FloatMessage::schema(),
         HeaderMessage::schema(),
-        PoseMessage::schema(),
+        ImageMessage::schema(),
+        IntMessage::schema(),
+        ListMessage::schema(),
         MultiArrayMessage::schema(),
+        PointCloudMessage::schema(),
+        PoseMessage::schema(),
+        StringMessage::schema(),
+        TimestampMessage::schema(),
+        TransformMessage::schema(),
     ];
     for schema in schemas {
         let entry = json["standard_messages"]

@@ -92,7 +92,7 @@ pub enum DecodeErrorKind {
     #[error("metadata ends unexpectedly (truncated msgpack)")]
     Truncated,
     /// Bytes remain after the top-level array.
-    #[error("{0} trailing bytes after the message's msgpack array")]
+    #[error("{0} trailing byte(s) after the message's msgpack array")]
     TrailingBytes(usize),
     /// A value of another msgpack type was found.
     #[error("expected {expected}, found {found}")]
