@@ -337,3 +337,46 @@ fn send_raw(socket: &mut zmq::Socket, frames: &[&[u8]]) {
         }
     }
 }
+
+#[tokio::test]
+async fn tcp_transport_advertises_a_reachable_address() {
+    let env = TestEnv::new();
+    let daemon = cortex::discovery::Daemon::bind("tcp://127.0.0.1:*")
+        .await
+        .unwrap();
+    let discovery = daemon.address().to_owned();
+    let stop = daemon.shutdown_handle();
+    tokio::spawn(daemon.run());
+    let config = |name: &str| {
+        NodeConfig::new(name)
+            .discovery(&discovery)
+            .tcp("127.0.0.1", "127.0.0.1")
+            .spawn_daemon(false)
+    };
+    let a = Node::new(config("a")).await.unwrap();
+    let b = Node::new(config("b")).await.unwrap();
+    let publisher = a.publisher::<Reading>("/tcp").await.unwrap();
+    assert!(
+        publisher.address().starts_with("tcp://127.0.0.1:"),
+        "{}",
+        publisher.address()
+    );
+    let mut subscriber = b.subscriber::<Reading>("/tcp").await.unwrap();
+    publisher.wait_for_subscribers(1, T).await.unwrap();
+    let msg = Reading {
+        id: 5,
+        value: 1.0,
+        label: "tcp".into(),
+    };
+    publisher.publish(&msg).unwrap();
+    assert_eq!(
+        tokio::time::timeout(T, subscriber.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .0,
+        msg
+    );
+    assert!(env.socket_files().is_empty());
+    stop.shutdown();
+}
