@@ -2,6 +2,7 @@
 
 mod discovery;
 mod topic;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -42,7 +43,7 @@ pub(crate) fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Discovery(args) => discovery::run(args).await,
+            Command::Discovery(args) => discovery::run(args).await.map_err(cortex::Error::from),
             Command::Topic { command } => topic::run(command).await,
         }
     });

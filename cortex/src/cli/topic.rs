@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cortex::discovery::{Client, ClientConfig, DiscoveryError, DEFAULT_ADDRESS};
+use cortex::discovery::{Client, ClientConfig, DEFAULT_ADDRESS};
 
 /// Subcommands of `cortex topic`.
 #[derive(Debug, clap::Subcommand)]
@@ -13,6 +13,35 @@ pub(crate) enum Command {
     Info {
         /// Topic name, e.g. /camera/image.
         name: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Print the messages of a topic (any type; standard messages with field names).
+    Echo {
+        /// Topic name, e.g. /camera/image.
+        name: String,
+        /// Stop after this many messages (0: until Ctrl-C).
+        #[arg(long, short = 'n', default_value_t = 0)]
+        count: u64,
+        /// How long to wait for the topic to appear, in seconds.
+        #[arg(long, default_value_t = 10)]
+        wait_s: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Print the message rate of a topic once per window, with lost messages.
+    Hz {
+        /// Topic name, e.g. /camera/image.
+        name: String,
+        /// Window length in seconds.
+        #[arg(long, default_value_t = 1.0)]
+        window: f64,
+        /// Stop after this many reports (0: until Ctrl-C).
+        #[arg(long, short = 'n', default_value_t = 0)]
+        count: u64,
+        /// How long to wait for the topic to appear, in seconds.
+        #[arg(long, default_value_t = 10)]
+        wait_s: u64,
         #[command(flatten)]
         target: Target,
     },
@@ -40,8 +69,35 @@ impl Target {
 }
 
 /// Runs a `cortex topic` subcommand.
-pub(crate) async fn run(command: Command) -> Result<(), DiscoveryError> {
+pub(crate) async fn run(command: Command) -> Result<(), cortex::Error> {
     match command {
+        Command::Echo {
+            name,
+            count,
+            wait_s,
+            target,
+        } => super::watch::echo(&target.client(), &name, count, Duration::from_secs(wait_s)).await,
+        Command::Hz {
+            name,
+            window,
+            count,
+            wait_s,
+            target,
+        } => {
+            if !(window > 0.0 && window.is_finite()) {
+                return Err(cortex::Error::Config(format!(
+                    "--window must be a positive number of seconds, not {window}"
+                )));
+            }
+            super::watch::hz(
+                &target.client(),
+                &name,
+                Duration::from_secs_f64(window),
+                count,
+                Duration::from_secs(wait_s),
+            )
+            .await
+        }
         Command::List(target) => {
             let topics = target.client().list().await?;
             if topics.is_empty() {

@@ -188,3 +188,40 @@ fn read_value(dec: &mut Decoder<'_>) -> Result<Value, DecodeErrorKind> {
         }
     })
 }
+
+impl std::fmt::Display for Value {
+    /// JSON-like; arrays show dtype, shape and their first elements.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Nil => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(v) => write!(f, "{v}"),
+            Value::UInt(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{v}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Bin(b) if b.len() <= 16 => write!(f, "bytes{b:02x?}"),
+            Value::Bin(b) => write!(f, "bytes[{} B]", b.len()),
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Map(entries) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}: {v}")?;
+                }
+                f.write_str("}")
+            }
+            Value::NdArray(a) => write!(f, "{a:?}"),
+        }
+    }
+}

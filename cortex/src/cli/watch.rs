@@ -1,0 +1,150 @@
+//! `cortex topic echo` and `cortex topic hz`: subscribe to a topic of any
+//! type and print its messages or its rate.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cortex::codec::DynamicMessage;
+use cortex::discovery::{Client, TopicInfo};
+use cortex::messages::*;
+use cortex::transport::async_socket::AsyncSocket;
+use cortex::transport::frame::frame_to_bytes;
+use cortex::{Error, Message, Result, Schema};
+
+/// Field names for the types this tool knows (the standard messages).
+fn known_schema(fingerprint: u64) -> Option<&'static Schema> {
+    let all: [fn() -> &'static Schema; 14] = [
+        ArrayMessage::schema,
+        BytesMessage::schema,
+        DictMessage::schema,
+        FloatMessage::schema,
+        HeaderMessage::schema,
+        ImageMessage::schema,
+        IntMessage::schema,
+        ListMessage::schema,
+        MultiArrayMessage::schema,
+        PointCloudMessage::schema,
+        PoseMessage::schema,
+        StringMessage::schema,
+        TimestampMessage::schema,
+        TransformMessage::schema,
+    ];
+    all.into_iter()
+        .map(|s| s())
+        .find(|s| s.fingerprint == fingerprint)
+}
+
+/// A SUB socket on `topic`, found through `client`.
+async fn connect(client: &Client, topic: &str, wait: Duration) -> Result<(TopicInfo, AsyncSocket)> {
+    let info = client.wait_for_topic(topic, wait).await?;
+    let socket = zmq::Context::new()
+        .socket(zmq::SUB)
+        .and_then(|s| {
+            s.set_linger(0)?;
+            s.set_subscribe(topic.as_bytes())?;
+            s.connect(&info.address)?;
+            Ok(s)
+        })
+        .map_err(|e| Error::Zmq {
+            context: format!("connecting to {topic} at {}", info.address),
+            source: e,
+        })?;
+    let socket = AsyncSocket::new(socket).map_err(|e| Error::Io {
+        context: format!("registering the socket of {topic}"),
+        source: e,
+    })?;
+    Ok((info, socket))
+}
+
+/// The frames after the topic frame, if the topic frame matches exactly.
+async fn next(socket: &mut AsyncSocket, topic: &str) -> Result<Option<Vec<Bytes>>> {
+    let frames = socket.recv_multipart().await.map_err(|e| Error::Io {
+        context: format!("receiving on {topic}"),
+        source: e,
+    })?;
+    let mut frames = frames.into_iter();
+    match frames.next() {
+        Some(t) if *t == *topic.as_bytes() => Ok(Some(frames.map(frame_to_bytes).collect())),
+        _ => Ok(None),
+    }
+}
+
+/// Prints up to `count` messages (0 = until interrupted).
+pub(crate) async fn echo(client: &Client, topic: &str, count: u64, wait: Duration) -> Result<()> {
+    let (info, mut socket) = connect(client, topic, wait).await?;
+    let schema = known_schema(info.fingerprint);
+    eprintln!(
+        "echoing {topic} ({}, {:#018x}) from {}",
+        info.message_type, info.fingerprint, info.address
+    );
+    let mut printed = 0;
+    while count == 0 || printed < count {
+        let Some(frames) = next(&mut socket, topic).await? else {
+            continue;
+        };
+        match DynamicMessage::decode(&frames) {
+            Ok(msg) => {
+                println!(
+                    "--- seq {} stamp {} ns",
+                    msg.header.sequence, msg.header.timestamp_ns
+                );
+                for (i, value) in msg.fields.iter().enumerate() {
+                    match schema.and_then(|s| s.fields.get(i)) {
+                        Some(field) => println!("{}: {value}", field.name),
+                        None => println!("[{i}]: {value}"),
+                    }
+                }
+            }
+            Err(e) => println!("--- undecodable message: {e}"),
+        }
+        printed += 1;
+    }
+    Ok(())
+}
+
+/// Prints the message rate once per `window` (`reports` times; 0 = until interrupted).
+pub(crate) async fn hz(
+    client: &Client,
+    topic: &str,
+    window: Duration,
+    reports: u64,
+    wait: Duration,
+) -> Result<()> {
+    let (info, mut socket) = connect(client, topic, wait).await?;
+    eprintln!(
+        "measuring {topic} ({}) from {}",
+        info.message_type, info.address
+    );
+    let mut last_seq: Option<u64> = None;
+    let (mut n, mut gaps, mut done) = (0u64, 0u64, 0u64);
+    let mut start = Instant::now();
+    loop {
+        let deadline = start + window;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if let Ok(frames) = tokio::time::timeout(remaining, next(&mut socket, topic)).await {
+            let Some(frames) = frames? else { continue };
+            n += 1;
+            if let Some(seq) = frames
+                .first()
+                .and_then(|h| cortex::Header::from_bytes(h).ok())
+                .map(|h| h.sequence)
+            {
+                if let Some(last) = last_seq {
+                    gaps += seq.saturating_sub(last + 1);
+                }
+                last_seq = Some(seq);
+            }
+            continue;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{topic}: {:.2} msg/s ({n} in {secs:.2} s), lost {gaps}",
+            n as f64 / secs
+        );
+        done += 1;
+        if reports != 0 && done >= reports {
+            return Ok(());
+        }
+        (n, gaps, start) = (0, 0, Instant::now());
+    }
+}
