@@ -96,6 +96,10 @@ async fn main() -> cortex::Result<()> {
             s.handled, s.handler_errors, s.handler_panics, s.missed_ticks
         );
     }
+    // Stop the discovery daemon if one of these nodes started it.
+    for node in [monitor, processor, sensor] {
+        node.close().await;
+    }
     Ok(())
 }
 

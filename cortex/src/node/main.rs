@@ -53,7 +53,9 @@ where
             config = config.discovery(address);
         }
         let node = Node::new(config).await.map_err(|e| e.to_string())?;
-        body(node).await
+        let result = body(node.clone()).await;
+        node.close().await;
+        result
     });
     // Don't wait for tasks that ignore shutdown (e.g. a blocked handler).
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));

@@ -54,6 +54,7 @@ struct Inner {
     spawned: Mutex<Vec<JoinHandle<()>>>,
     stats: Counters,
     daemon: Option<ShutdownHandle>,
+    daemon_task: Mutex<Option<JoinHandle<()>>>,
 }
 
 struct Advertised {
@@ -109,6 +110,7 @@ impl Node {
                 .retries(0),
         );
         let mut daemon = None;
+        let mut daemon_task = None;
         if let Err(ping_error) = probe.ping().await {
             if !config.spawn_daemon {
                 return Err(ping_error.into());
@@ -118,11 +120,11 @@ impl Node {
                     tracing::info!(node = %config.name, %address,
                         "no discovery daemon answered; started one in this process (set {SPAWN_DAEMON_ENV}=0 to disable)");
                     daemon = Some(d.shutdown_handle());
-                    tokio::spawn(async move {
+                    daemon_task = Some(tokio::spawn(async move {
                         if let Err(e) = d.run().await {
                             tracing::error!(error = %e, "in-process discovery daemon stopped");
                         }
-                    });
+                    }));
                 }
                 // Another process started one meanwhile: use it.
                 Err(DiscoveryError::AlreadyRunning { .. }) => {}
@@ -141,6 +143,7 @@ impl Node {
                 spawned: Mutex::default(),
                 stats: Counters::default(),
                 daemon,
+                daemon_task: Mutex::new(daemon_task),
             }),
         })
     }
@@ -256,6 +259,24 @@ impl Node {
     /// Asks [`run`](Self::run) to shut down gracefully.
     pub fn shutdown(&self) {
         self.inner.stop.send_replace(true);
+    }
+
+    /// Whether this node started the in-process discovery daemon.
+    pub fn owns_daemon(&self) -> bool {
+        self.inner.daemon.is_some()
+    }
+
+    /// Final clean-up after [`run`](Self::run): stops the discovery daemon
+    /// this node started, if any, and waits until its socket file is gone.
+    /// Other processes using that daemon re-register with the next one.
+    pub async fn close(self) {
+        if let Some(daemon) = &self.inner.daemon {
+            daemon.shutdown();
+        }
+        let task = lock(&self.inner.daemon_task).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 
     /// Counters so far.
