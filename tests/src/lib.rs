@@ -52,13 +52,8 @@ impl TestEnv {
     }
 
     /// Starts a discovery daemon for this environment in the current runtime.
-    pub async fn start_daemon(&self) -> cortex::discovery::ShutdownHandle {
-        let daemon = cortex::discovery::Daemon::bind(self.discovery.clone())
-            .await
-            .expect("daemon binds");
-        let handle = daemon.shutdown_handle();
-        tokio::spawn(daemon.run());
-        handle
+    pub async fn start_daemon(&self) -> TestDaemon {
+        TestDaemon::start(cortex::discovery::DaemonConfig::new(self.discovery.clone())).await
     }
 
     /// Socket files currently under the socket root.
@@ -72,5 +67,86 @@ impl TestEnv {
 impl Default for TestEnv {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Generous correctness bound for anything that must not hang.
+pub const BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A discovery daemon running in the test's runtime.
+#[derive(Debug)]
+pub struct TestDaemon {
+    /// Its resolved address (the real port for `tcp://...:*`).
+    pub address: String,
+    handle: cortex::discovery::ShutdownHandle,
+    join: tokio::task::JoinHandle<cortex::discovery::Result<()>>,
+}
+
+impl TestDaemon {
+    /// Binds and starts a daemon.
+    pub async fn start(config: cortex::discovery::DaemonConfig) -> Self {
+        let daemon = cortex::discovery::Daemon::bind_with(config)
+            .await
+            .expect("daemon binds");
+        let address = daemon.address().to_owned();
+        let handle = daemon.shutdown_handle();
+        let join = tokio::spawn(daemon.run());
+        TestDaemon {
+            address,
+            handle,
+            join,
+        }
+    }
+
+    /// A client of this daemon.
+    pub fn client(&self) -> cortex::discovery::Client {
+        cortex::discovery::Client::new(self.address.clone())
+    }
+
+    /// Whether the daemon task is still running.
+    pub fn is_running(&self) -> bool {
+        !self.join.is_finished()
+    }
+
+    /// Waits (bounded) for the daemon to stop by itself; returns how it ended.
+    pub async fn stopped(self) -> cortex::discovery::Result<()> {
+        tokio::time::timeout(BOUND, self.join)
+            .await
+            .expect("daemon stops within the bound")
+            .expect("daemon task")
+    }
+
+    /// Stops the daemon and waits until it has stopped cleanly.
+    pub async fn stop(self) {
+        self.handle.shutdown();
+        tokio::time::timeout(BOUND, self.join)
+            .await
+            .expect("daemon stops")
+            .expect("daemon task")
+            .expect("daemon ran cleanly");
+    }
+}
+
+/// `ipc://<dir>/<name>`.
+pub fn ipc(dir: &tempfile::TempDir, name: &str) -> String {
+    format!("ipc://{}/{name}", dir.path().display())
+}
+
+/// A bound PUB socket, so the daemon's probes find the endpoint alive.
+pub fn live_endpoint(ctx: &zmq::Context, address: &str) -> zmq::Socket {
+    let s = ctx.socket(zmq::PUB).expect("PUB socket");
+    s.set_linger(0).expect("linger");
+    s.bind(address).expect("bind");
+    s
+}
+
+/// A discovery record for `name` at `address`, published by `node`.
+pub fn topic_info(name: &str, address: &str, node: &str) -> cortex::discovery::TopicInfo {
+    cortex::discovery::TopicInfo {
+        name: name.into(),
+        address: address.into(),
+        message_type: "IntMessage".into(),
+        fingerprint: 0x42f8b4faa21c139a,
+        publisher_node: node.into(),
     }
 }

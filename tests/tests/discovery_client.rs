@@ -7,65 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cortex::discovery::{
-    Client, ClientConfig, Command, Daemon, DaemonConfig, DiscoveryError, Request, Response,
-    ShutdownHandle, Status, TopicInfo,
+    Client, ClientConfig, Command, DaemonConfig, DiscoveryError, Request, Response, Status,
 };
 
 /// Generous correctness bound for anything that must not hang.
-const BOUND: Duration = Duration::from_secs(30);
+use cortex_tests::{ipc, live_endpoint, topic_info as info, TestDaemon, BOUND};
 
 /// The bound for restoring a registration after a daemon restart.
 const RESTORE_BOUND: Duration = Duration::from_secs(2);
-
-struct TestDaemon {
-    address: String,
-    handle: ShutdownHandle,
-    join: tokio::task::JoinHandle<cortex::discovery::Result<()>>,
-}
-
-impl TestDaemon {
-    async fn start(config: DaemonConfig) -> Self {
-        let daemon = Daemon::bind_with(config).await.expect("daemon binds");
-        let address = daemon.address().to_owned();
-        let handle = daemon.shutdown_handle();
-        let join = tokio::spawn(daemon.run());
-        Self {
-            address,
-            handle,
-            join,
-        }
-    }
-
-    async fn stop(self) {
-        self.handle.shutdown();
-        tokio::time::timeout(BOUND, self.join)
-            .await
-            .expect("daemon stops")
-            .unwrap()
-            .unwrap();
-    }
-}
-
-fn ipc(dir: &tempfile::TempDir, name: &str) -> String {
-    format!("ipc://{}/{name}", dir.path().display())
-}
-
-fn live_endpoint(ctx: &zmq::Context, address: &str) -> zmq::Socket {
-    let s = ctx.socket(zmq::PUB).unwrap();
-    s.set_linger(0).unwrap();
-    s.bind(address).unwrap();
-    s
-}
-
-fn info(name: &str, address: &str, node: &str) -> TopicInfo {
-    TopicInfo {
-        name: name.into(),
-        address: address.into(),
-        message_type: "ImageMessage".into(),
-        fingerprint: 0x129bed330d214dbc,
-        publisher_node: node.into(),
-    }
-}
 
 /// A scripted daemon on a ROUTER socket in its own thread. `handler` sees
 /// each request in turn and returns the reply, or `None` to drop it (a lost

@@ -5,68 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cortex::discovery::{
-    Client, ClientConfig, Daemon, DaemonConfig, DiscoveryError, Request, Response, ShutdownHandle,
-    Status, TopicInfo,
+    Client, ClientConfig, Daemon, DaemonConfig, DiscoveryError, Request, Response, Status,
 };
 use cortex::transport::async_socket::AsyncSocket;
 
 /// Generous correctness bound for anything that must not hang.
-const BOUND: Duration = Duration::from_secs(30);
-
-struct TestDaemon {
-    address: String,
-    handle: ShutdownHandle,
-    join: tokio::task::JoinHandle<cortex::discovery::Result<()>>,
-}
-
-impl TestDaemon {
-    async fn start(config: DaemonConfig) -> Self {
-        let daemon = Daemon::bind_with(config).await.expect("daemon binds");
-        let address = daemon.address().to_owned();
-        let handle = daemon.shutdown_handle();
-        let join = tokio::spawn(daemon.run());
-        Self {
-            address,
-            handle,
-            join,
-        }
-    }
-
-    fn client(&self) -> Client {
-        Client::new(self.address.clone())
-    }
-
-    async fn stop(self) {
-        self.handle.shutdown();
-        tokio::time::timeout(BOUND, self.join)
-            .await
-            .expect("daemon stops")
-            .unwrap()
-            .unwrap();
-    }
-}
-
-fn ipc(dir: &tempfile::TempDir, name: &str) -> String {
-    format!("ipc://{}/{name}", dir.path().display())
-}
-
-/// A bound PUB socket, so the daemon's probes find the endpoint alive.
-fn live_endpoint(ctx: &zmq::Context, address: &str) -> zmq::Socket {
-    let s = ctx.socket(zmq::PUB).unwrap();
-    s.set_linger(0).unwrap();
-    s.bind(address).unwrap();
-    s
-}
-
-fn info(name: &str, address: &str, node: &str) -> TopicInfo {
-    TopicInfo {
-        name: name.into(),
-        address: address.into(),
-        message_type: "IntMessage".into(),
-        fingerprint: 0x42f8b4faa21c139a,
-        publisher_node: node.into(),
-    }
-}
+use cortex_tests::{ipc, live_endpoint, topic_info as info, TestDaemon, BOUND};
 
 async fn basic_operations(daemon: &TestDaemon, topic_address: &str) {
     let client = daemon.client();
@@ -324,7 +268,7 @@ async fn garbage_gets_error_and_never_wedges_the_daemon() {
     assert_eq!(status_of(&reply), Status::Ok);
 
     // Still alive and serving normal clients.
-    assert!(!daemon.join.is_finished());
+    assert!(daemon.is_running());
     let client = daemon.client();
     client.ping().await.unwrap();
     let topic = ipc(&dir, "t.sock");
@@ -455,11 +399,10 @@ async fn shutdown_command_stops_the_daemon() {
     let daemon = TestDaemon::start(DaemonConfig::new(ipc(&dir, "d.sock"))).await;
     let response = daemon.client().request(&Request::shutdown()).await.unwrap();
     assert_eq!(response.status, Status::Ok);
-    tokio::time::timeout(BOUND, daemon.join)
+    daemon
+        .stopped()
         .await
-        .expect("SHUTDOWN stops the daemon")
-        .unwrap()
-        .unwrap();
+        .expect("SHUTDOWN stops the daemon cleanly");
     assert!(!dir.path().join("d.sock").exists());
 }
 
@@ -503,10 +446,7 @@ async fn daemon_whose_socket_file_is_taken_over_stops_with_an_error() {
     let path = dir.path().join("d.sock");
     std::fs::remove_file(&path).unwrap();
     let _thief = std::os::unix::net::UnixListener::bind(&path).unwrap();
-    let result = tokio::time::timeout(BOUND, daemon.join)
-        .await
-        .expect("the orphaned daemon stops")
-        .unwrap();
+    let result = daemon.stopped().await;
     let err = result.unwrap_err();
     assert!(matches!(err, DiscoveryError::AddressLost { .. }), "{err}");
     assert!(err.to_string().contains("replaced"), "{err}");

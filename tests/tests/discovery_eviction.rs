@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cortex::discovery::{Client, Daemon, DaemonConfig, DiscoveryError, ShutdownHandle, TopicInfo};
+use cortex::discovery::{Client, DaemonConfig, DiscoveryError, TopicInfo};
 
 /// Selects child mode and carries the endpoint to bind.
 const CHILD_ENDPOINT: &str = "CORTEX_TEST_CHILD_ENDPOINT";
@@ -17,8 +17,7 @@ const CHILD_ENDPOINT: &str = "CORTEX_TEST_CHILD_ENDPOINT";
 const CHILD_TOPIC: &str = "/child/topic";
 /// The bound for eviction after a kill -9.
 const EVICTION_BOUND: Duration = Duration::from_secs(2);
-/// Generous correctness bound for anything that must not hang.
-const BOUND: Duration = Duration::from_secs(30);
+use cortex_tests::{TestDaemon, BOUND};
 
 /// Child mode; a no-op when run as a normal test.
 #[test]
@@ -95,39 +94,8 @@ fn spawn_child(daemon: &str, endpoint: &str) -> ChildGuard {
     guard
 }
 
-struct TestDaemon {
-    address: String,
-    handle: ShutdownHandle,
-    join: tokio::task::JoinHandle<cortex::discovery::Result<()>>,
-}
-
-impl TestDaemon {
-    async fn start(address: &str) -> Self {
-        let daemon = Daemon::bind_with(DaemonConfig::new(address))
-            .await
-            .expect("daemon binds");
-        let address = daemon.address().to_owned();
-        let handle = daemon.shutdown_handle();
-        let join = tokio::spawn(daemon.run());
-        Self {
-            address,
-            handle,
-            join,
-        }
-    }
-
-    async fn stop(self) {
-        self.handle.shutdown();
-        tokio::time::timeout(BOUND, self.join)
-            .await
-            .expect("daemon stops")
-            .unwrap()
-            .unwrap();
-    }
-}
-
 async fn killed_publisher_is_evicted(daemon_address: &str, child_endpoint: &str) {
-    let daemon = TestDaemon::start(daemon_address).await;
+    let daemon = TestDaemon::start(DaemonConfig::new(daemon_address)).await;
     let client = Client::new(daemon.address.clone());
     let mut child = spawn_child(&daemon.address, child_endpoint);
 
