@@ -39,9 +39,15 @@ async fn main() -> cortex::Result<()> {
     let mut window: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut all: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut next_report = start + Duration::from_secs(1);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     while start.elapsed() < Duration::from_secs(seconds) {
         let wait = next_report.saturating_duration_since(Instant::now());
-        if let Ok(received) = tokio::time::timeout(wait, subscriber.recv()).await {
+        let received = tokio::select! {
+            _ = &mut ctrl_c => break,
+            received = tokio::time::timeout(wait, subscriber.recv()) => received,
+        };
+        if let Ok(received) = received {
             let (summary, _) = received?;
             let latency_us = (now_ns().saturating_sub(summary.sensor_stamp_ns)) as f64 / 1e3;
             window.entry(summary.source).or_default().push(latency_us);
@@ -67,6 +73,9 @@ async fn main() -> cortex::Result<()> {
         );
     }
 
+    for (source, mut lat) in window {
+        all.entry(source).or_default().append(&mut lat);
+    }
     sensor.shutdown();
     processor.shutdown();
     for task in running {
