@@ -47,6 +47,8 @@ pub use message::standard as messages;
 pub use message::{DType, DynArray, Element, Field, Message, NdArray, Schema, ShapeError, Value};
 pub use node::{Ctx, Node, NodeConfig, NodeStats, Topic};
 pub use transport::{Publisher, Subscriber};
+/// Re-exported: [`Publisher::bind`] and [`Subscriber::connect`] take a [`zmq::Context`].
+pub use zmq;
 
 /// Derives [`Message`](trait@Message): wire encoding, a compile-time
 /// fingerprint and a schema.

@@ -251,3 +251,50 @@ async fn without_a_daemon_and_spawning_off_the_error_names_the_address() {
     let err = Node::new(env.node_config("z3")).await.unwrap_err();
     assert!(err.to_string().contains(&env.discovery), "{err}");
 }
+
+// ---- a subscription whose topic carries another type stops the node ----
+
+#[subscribe("/t6/typed", node = "t6")]
+async fn t6_expects_num(_msg: Num) {}
+
+#[tokio::test]
+async fn a_type_mismatch_stops_the_node_with_the_reason() {
+    let env = TestEnv::new();
+    let _d = env.start_daemon().await;
+    let other = Node::new(env.node_config("t6other")).await.unwrap();
+    let _text = other.publisher::<Text>("/t6/typed").await.unwrap();
+    let node = Node::new(env.node_config("t6")).await.unwrap();
+    let err = tokio::time::timeout(T, node.run())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::TypeMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("/t6/typed"), "{err}");
+    // run() is once per node.
+    let again = node.run().await.unwrap_err();
+    assert!(again.to_string().contains("once"), "{again}");
+}
+
+#[tokio::test]
+async fn node_names_are_checked_and_publications_reported() {
+    let env = TestEnv::new();
+    let _d = env.start_daemon().await;
+    for bad in ["", "a/b", "two words"] {
+        let err = Node::new(env.node_config(bad)).await.unwrap_err();
+        assert!(err.to_string().contains("node name"), "{err}");
+    }
+    let node = Node::new(env.node_config("t7")).await.unwrap();
+    const OUT: Topic<Num> = Topic::new("/t7/out");
+    node.advertise(&OUT).await.unwrap();
+    let mut sub = node.subscriber::<Num>("/t7/out").await.unwrap();
+    node.wait_for_subscribers(&OUT, 1, T).await.unwrap();
+    assert!(node.ctx().publish(&OUT, Num { n: 3 }).unwrap());
+    assert_eq!(sub.recv().await.unwrap().0.n, 3);
+    let stats = node.stats();
+    assert_eq!(stats.publications.len(), 1);
+    let (topic, ty, p) = &stats.publications[0];
+    assert_eq!(
+        (topic.as_str(), *ty, p.published, p.subscribers),
+        ("/t7/out", "Num", 1, 1)
+    );
+}

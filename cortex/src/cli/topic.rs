@@ -134,7 +134,12 @@ pub(crate) async fn run(command: Command) -> Result<(), cortex::Error> {
                     println!("fingerprint:    {:#018x}", t.fingerprint);
                     println!("publisher_node: {}", t.publisher_node);
                 }
-                None => println!("topic {name} is not registered at {}", target.address),
+                None => {
+                    return Err(cortex::Error::Config(format!(
+                        "topic {name} is not registered at {}",
+                        target.address
+                    )))
+                }
             }
             Ok(())
         }

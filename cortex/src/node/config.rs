@@ -77,6 +77,19 @@ impl NodeConfig {
         self
     }
 
+    /// How long shutdown waits for in-flight handlers.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long a subscriber waits for its topic before warning (and
+    /// waiting again, for `#[subscribe]` handlers).
+    pub fn wait_timeout(mut self, timeout: Duration) -> Self {
+        self.subscriber.wait_timeout = timeout;
+        self
+    }
+
     /// Whether to start a discovery daemon when none answers.
     pub fn spawn_daemon(mut self, spawn: bool) -> Self {
         self.spawn_daemon = spawn;

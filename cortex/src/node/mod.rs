@@ -35,7 +35,9 @@ use crate::discovery::{
     default_address, Client, ClientConfig, Daemon, DiscoveryError, ShutdownHandle,
 };
 use crate::error::{Error, Result};
-use crate::transport::{Publisher, Subscriber, SubscriberCounters, SubscriberStats};
+use crate::transport::{
+    Publisher, PublisherStats, Subscriber, SubscriberCounters, SubscriberStats,
+};
 use crate::Message;
 
 /// A cortex node. Cheap to clone (all clones are the same node).
@@ -55,6 +57,8 @@ struct Inner {
     stats: Counters,
     daemon: Option<ShutdownHandle>,
     daemon_task: Mutex<Option<JoinHandle<()>>>,
+    started: std::sync::atomic::AtomicBool,
+    failure: Mutex<Option<Error>>,
 }
 
 struct Advertised {
@@ -62,6 +66,7 @@ struct Advertised {
     type_name: &'static str,
     publisher: Arc<dyn Any + Send + Sync>,
     close: fn(Arc<dyn Any + Send + Sync>) -> registry::BoxFuture<Result<()>>,
+    stats: fn(&(dyn Any + Send + Sync)) -> Option<PublisherStats>,
 }
 
 #[derive(Default)]
@@ -85,6 +90,8 @@ pub struct NodeStats {
     pub missed_ticks: u64,
     /// Per subscription: topic, type, counters.
     pub subscriptions: Vec<(String, &'static str, SubscriberStats)>,
+    /// Per advertised topic: topic, type, counters (published, dropped, subscribers).
+    pub publications: Vec<(String, &'static str, PublisherStats)>,
 }
 
 impl std::fmt::Debug for Node {
@@ -100,6 +107,15 @@ impl Node {
     /// Creates a node: connects to discovery, starting an in-process daemon
     /// when none answers and [`NodeConfig::spawn_daemon`] allows it.
     pub async fn new(config: NodeConfig) -> Result<Node> {
+        if config.name.is_empty()
+            || config.name.contains(['/', '\0'])
+            || config.name.contains(char::is_whitespace)
+        {
+            return Err(Error::Config(format!(
+                "node name {:?} must be non-empty, without `/` or whitespace (it is part of socket file names)",
+                config.name
+            )));
+        }
         let zmq = zmq::Context::new();
         let address = config.discovery.clone().unwrap_or_else(default_address);
         let discovery = Client::with_context(zmq.clone(), ClientConfig::new(address.clone()));
@@ -144,6 +160,8 @@ impl Node {
                 stats: Counters::default(),
                 daemon,
                 daemon_task: Mutex::new(daemon_task),
+                started: Default::default(),
+                failure: Mutex::default(),
             }),
         })
     }
@@ -193,6 +211,7 @@ impl Node {
                 type_name: T::TYPE_NAME,
                 publisher: Arc::new(publisher),
                 close: close_publisher::<T>,
+                stats: |p| p.downcast_ref::<Publisher<T>>().map(Publisher::stats),
             },
         );
         Ok(())
@@ -213,6 +232,34 @@ impl Node {
             })?;
         match publisher.downcast_ref::<Publisher<T>>() {
             Some(p) => p.publish(msg),
+            None => Err(Error::Config(format!(
+                "topic {} is advertised with another type than {}",
+                topic.name(),
+                T::TYPE_NAME
+            ))),
+        }
+    }
+
+    /// Waits until `n` subscribers are connected to an advertised topic, so
+    /// the first messages are not lost to ZeroMQ's slow-joiner window.
+    pub async fn wait_for_subscribers<T: Message>(
+        &self,
+        topic: &Topic<T>,
+        n: u64,
+        timeout: Duration,
+    ) -> Result<()> {
+        let publisher = lock(&self.inner.publishers)
+            .get(topic.name())
+            .map(|a| Arc::clone(&a.publisher))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "node {} does not advertise topic {}",
+                    self.name(),
+                    topic.name()
+                ))
+            })?;
+        match publisher.downcast_ref::<Publisher<T>>() {
+            Some(p) => p.wait_for_subscribers(n, timeout).await,
             None => Err(Error::Config(format!(
                 "topic {} is advertised with another type than {}",
                 topic.name(),
@@ -291,6 +338,12 @@ impl Node {
                 .iter()
                 .map(|(topic, ty, c)| (topic.clone(), *ty, c.snapshot()))
                 .collect(),
+            publications: lock(&self.inner.publishers)
+                .iter()
+                .filter_map(|(topic, a)| {
+                    Some((topic.clone(), a.type_name, (a.stats)(&*a.publisher)?))
+                })
+                .collect(),
         }
     }
 
@@ -310,6 +363,12 @@ impl Node {
     /// so a type conflict is a start-up error and no message is lost to
     /// lazy set-up.
     pub async fn run(&self) -> Result<()> {
+        if self.inner.started.swap(true, Ordering::SeqCst) {
+            return Err(Error::Config(format!(
+                "node {} is already running (or has run): call run() once per node",
+                self.name()
+            )));
+        }
         let handlers = registry::handlers_for(self.name());
         for handler in &handlers {
             if let Err(e) = (handler.advertise)(self.clone()).await {
@@ -327,10 +386,15 @@ impl Node {
                 HandlerKind::Subscribe { run: start, .. }
                 | HandlerKind::Timer { run: start, .. } => start(self.ctx(), run),
             };
-            let name = self.name().to_owned();
+            let node = self.clone();
             tasks.push(tokio::spawn(async move {
+                // A subscription or timer that cannot go on (e.g. its topic
+                // carries another type) stops the node: running without it
+                // would be a silent failure.
                 if let Err(error) = fut.await {
-                    tracing::error!(node = %name, handler = handler.name, %error, "handler stopped");
+                    tracing::error!(node = %node.name(), handler = handler.name, %error, "handler failed; stopping the node");
+                    lock(&node.inner.failure).get_or_insert(error);
+                    node.shutdown();
                 }
             }));
         }
@@ -344,7 +408,11 @@ impl Node {
             }
         }
         self.shutdown();
-        self.finish(tasks).await
+        self.finish(tasks).await?;
+        match lock(&self.inner.failure).take() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
     }
 
     /// Waits for in-flight handlers, then unregisters and closes publishers.
@@ -362,8 +430,21 @@ impl Node {
         }
         let publishers = std::mem::take(&mut *lock(&self.inner.publishers));
         for (topic, advertised) in publishers {
-            if let Err(error) = (advertised.close)(advertised.publisher).await {
-                tracing::warn!(node = %self.name(), %topic, %error, "could not unregister topic");
+            // Bounded: with the daemon gone, unregistering would time out per topic.
+            let close = (advertised.close)(advertised.publisher);
+            match tokio::time::timeout_at(
+                deadline.max(tokio::time::Instant::now() + Duration::from_millis(200)),
+                close,
+            )
+            .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(node = %self.name(), %topic, %error, "could not unregister topic")
+                }
+                Err(_) => {
+                    tracing::warn!(node = %self.name(), %topic, "unregistering timed out; the daemon evicts the record once the socket is gone")
+                }
             }
         }
         tracing::info!(node = %self.name(), "node stopped");

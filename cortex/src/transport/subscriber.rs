@@ -241,7 +241,7 @@ impl<T: Message> Subscriber<T> {
             return;
         }
         if let Err(e) = check_type::<T>(&current) {
-            tracing::error!(topic = %self.info.name, error = %e, "the topic's new publisher has another type; staying disconnected");
+            tracing::error!(topic = %self.info.name, error = %e, "the topic's new publisher has another type; not following it (staying on the old address)");
             return;
         }
         let socket = self.socket.get_ref();
