@@ -338,3 +338,39 @@ async fn keep_registered_reports_a_taken_topic() {
     assert!(matches!(err, DiscoveryError::TopicTaken { .. }), "{err}");
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn unregistering_leaves_another_nodes_record_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = TestDaemon::start(DaemonConfig::new(ipc(&dir, "d.sock"))).await;
+    let ctx = zmq::Context::new();
+    let a_addr = ipc(&dir, "a.sock");
+    let b_addr = ipc(&dir, "b.sock");
+    let a_socket = live_endpoint(&ctx, &a_addr);
+    let _b_socket = live_endpoint(&ctx, &b_addr);
+    let client = daemon.client();
+    let mine = client
+        .keep_registered(info("/shared", &a_addr, "a"))
+        .await
+        .unwrap();
+    // Node a dies; node b takes the name over.
+    drop(a_socket);
+    let deadline = Instant::now() + BOUND;
+    while client
+        .register(&info("/shared", &b_addr, "b"))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "b never got the name");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // a's late clean-up must not remove b's record.
+    assert!(!mine.unregister().await.unwrap());
+    let current = client
+        .lookup("/shared")
+        .await
+        .unwrap()
+        .expect("b's record stays");
+    assert_eq!(current.publisher_node, "b");
+    daemon.stop().await;
+}

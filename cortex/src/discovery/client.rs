@@ -481,11 +481,20 @@ impl Registration {
     }
 
     /// Stops keeping the record and removes it from the daemon; `false` if
-    /// the daemon did not have it.
+    /// the daemon did not have it, or now holds another node's record for
+    /// the name (which is left alone).
     pub async fn unregister(mut self) -> Result<bool> {
         self.task.abort();
         let _ = (&mut self.task).await;
-        self.client.unregister(&self.info.name).await
+        match self.client.lookup(&self.info.name).await? {
+            Some(current)
+                if current.publisher_node == self.info.publisher_node
+                    && current.address == self.info.address =>
+            {
+                self.client.unregister(&self.info.name).await
+            }
+            _ => Ok(false),
+        }
     }
 }
 
