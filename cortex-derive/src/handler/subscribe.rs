@@ -129,7 +129,7 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
 
     // Arguments are picked by type: the message (by value), `Header`, `Ctx`.
     let mut message: Option<&syn::Type> = None;
-    let (mut seen_header, mut seen_ctx) = (false, false);
+    let (mut seen_header, mut seen_ctx, mut seen_reference) = (false, false, false);
     let mut call_args = Vec::new();
     for input in &item.sig.inputs {
         let syn::FnArg::Typed(pat) = input else {
@@ -146,10 +146,13 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
                 call_args.push(quote_spanned!(ty.span()=> __cortex_ctx));
             }
             Some("Header") | Some("Ctx") => cx.error_spanned_by(ty, "this argument appears twice"),
-            _ if matches!(ty, syn::Type::Reference(_)) => cx.error_spanned_by(
-                ty,
-                "take the message by value (`msg: T`): each handler call owns its message",
-            ),
+            _ if matches!(ty, syn::Type::Reference(_)) => {
+                seen_reference = true;
+                cx.error_spanned_by(
+                    ty,
+                    "take the message by value (`msg: T`): each handler call owns its message",
+                );
+            }
             _ => match message {
                 None => {
                     message = Some(ty);
@@ -166,7 +169,7 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
             },
         }
     }
-    if message.is_none() {
+    if message.is_none() && !seen_reference {
         cx.error_spanned_by(
             &item.sig,
             "a #[subscribe] handler needs the message as an argument, e.g. `async fn on_image(img: Image)`",
