@@ -55,7 +55,8 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: bench [--quick] [--rounds N] [--json FILE] [--markdown FILE]";
+const USAGE: &str =
+    "usage: bench [--quick] [--rounds N] [--only SCENARIO-SUBSTRING] [--json FILE] [--markdown FILE]";
 
 /// `--key value` pairs; `--quick` and `--help` are flags.
 fn parse(args: &[String]) -> Result<BTreeMap<String, String>> {
@@ -116,29 +117,34 @@ struct Plan {
     rounds: usize,
     latency_samples: u64,
     pingpong: usize,
-    throughput: Vec<(String, usize, u64)>,
+    throughput_secs: f64,
+    throughput: Vec<(String, usize)>,
+    /// Only scenarios whose name contains this.
+    only: Option<String>,
 }
 
 impl Plan {
-    fn new(quick: bool, rounds: Option<usize>) -> Plan {
-        let div = if quick { 5 } else { 1 };
+    fn new(quick: bool, rounds: Option<usize>, only: Option<String>) -> Plan {
         let tput = [
-            ("64 B", 64, 2_000_000),
-            ("1 KiB", KIB, 1_000_000),
-            ("64 KiB", 64 * KIB, 60_000),
-            ("1 MiB", MIB, 3_000),
-            ("1920×1080×3 u8", 1920 * 1080 * 3, 500),
-            ("16 MiB", 16 * MIB, 200),
+            ("64 B", 64),
+            ("1 KiB", KIB),
+            ("64 KiB", 64 * KIB),
+            ("1 MiB", MIB),
+            ("1920×1080×3 u8", 1920 * 1080 * 3),
+            ("16 MiB", 16 * MIB),
         ];
         Plan {
             rounds: rounds.unwrap_or(if quick { 1 } else { 3 }),
             latency_samples: if quick { 1_000 } else { 5_000 },
             pingpong: if quick { 3_000 } else { 20_000 },
-            throughput: tput
-                .iter()
-                .map(|(n, s, c)| (n.to_string(), *s, (c / div).max(50)))
-                .collect(),
+            throughput_secs: if quick { 0.6 } else { 2.0 },
+            throughput: tput.iter().map(|(n, s)| (n.to_string(), *s)).collect(),
+            only,
         }
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        self.only.as_ref().is_none_or(|o| name.contains(o.as_str()))
     }
 }
 
@@ -163,7 +169,7 @@ fn orchestrate(opts: &BTreeMap<String, String>) -> Result<()> {
         .map(|r| r.parse::<usize>().map_err(|e| format!("--rounds {r}: {e}")))
         .transpose()?
         .map(|r| r.max(1));
-    let plan = Plan::new(quick, rounds);
+    let plan = Plan::new(quick, rounds, opts.get("only").cloned());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -188,7 +194,19 @@ fn orchestrate(opts: &BTreeMap<String, String>) -> Result<()> {
         rounds: plan.rounds,
         ..Report::default()
     };
-    let total = plan.rounds * 2 * (3 + 1 + plan.throughput.len());
+    let lat_names: Vec<String> = [64, 4 * KIB, MIB]
+        .iter()
+        .map(|s| format!("one-way {} @ 1 kHz", size_name(*s)))
+        .collect();
+    let pp_name = "ping-pong 64 B, one-way = RTT/2";
+    let scenarios = lat_names.iter().filter(|n| plan.wants(n)).count()
+        + usize::from(plan.wants(pp_name))
+        + plan
+            .throughput
+            .iter()
+            .filter(|(n, _)| plan.wants(&format!("throughput {n}")))
+            .count();
+    let total = plan.rounds * 2 * scenarios;
     let mut step = 0;
     let mut progress = |what: &str| {
         step += 1;
@@ -199,15 +217,19 @@ fn orchestrate(opts: &BTreeMap<String, String>) -> Result<()> {
         );
     };
 
-    for size in [64, 4 * KIB, MIB] {
+    for (size, name) in [64, 4 * KIB, MIB].into_iter().zip(lat_names) {
+        if !plan.wants(&name) {
+            continue;
+        }
         let job = Job {
             size,
             count: plan.latency_samples + common::WARMUP,
+            secs: 0.0,
             rate: Some(1000.0),
             hwm: hwm(size),
         };
         let mut sc = LatencyScenario {
-            name: format!("one-way {} @ 1 kHz", size_name(size)),
+            name,
             payload: size_name(size),
             ..LatencyScenario::default()
         };
@@ -215,6 +237,12 @@ fn orchestrate(opts: &BTreeMap<String, String>) -> Result<()> {
             for imp in [Imp::Raw, Imp::Cortex] {
                 let run = one_way(&rt, imp, job, true)?;
                 let lost = run.lost();
+                if let Ok(path) = std::env::var("BENCH_DUMP") {
+                    let text: Vec<String> =
+                        run.rec.latencies_ns.iter().map(|l| l.to_string()).collect();
+                    let _ =
+                        std::fs::write(format!("{path}.{}.{}", imp.name(), size), text.join("\n"));
+                }
                 let lat = Latency::from_ns(run.rec.latencies_ns, lost);
                 progress(&format!(
                     "{} {:<6} round {}: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs, lost {}",
@@ -236,12 +264,15 @@ fn orchestrate(opts: &BTreeMap<String, String>) -> Result<()> {
     }
 
     let mut sc = LatencyScenario {
-        name: "ping-pong 64 B, one-way = RTT/2".into(),
+        name: pp_name.into(),
         payload: "64 B".into(),
         halved_rtt: true,
         ..LatencyScenario::default()
     };
     for round in 0..plan.rounds {
+        if !plan.wants(pp_name) {
+            break;
+        }
         for imp in [Imp::Raw, Imp::Cortex] {
             let rtts = ping_pong(&rt, imp, plan.pingpong)?;
             let lat = Latency::from_ns(rtts, 0);
@@ -258,12 +289,18 @@ fn orchestrate(opts: &BTreeMap<String, String>) -> Result<()> {
             }
         }
     }
-    report.latency.push(sc);
+    if plan.wants(pp_name) {
+        report.latency.push(sc);
+    }
 
-    for (name, size, count) in &plan.throughput {
+    for (name, size) in &plan.throughput {
+        if !plan.wants(&format!("throughput {name}")) {
+            continue;
+        }
         let job = Job {
             size: *size,
-            count: *count,
+            count: 1_000_000_000_000,
+            secs: plan.throughput_secs,
             rate: None,
             hwm: hwm(*size),
         };

@@ -19,8 +19,10 @@ pub(crate) const WARM: u64 = u64::MAX;
 pub(crate) struct Job {
     /// Payload bytes per message.
     pub(crate) size: usize,
-    /// Messages to send.
+    /// Messages to send (at most).
     pub(crate) count: u64,
+    /// Stop sending after this many seconds (0: no limit).
+    pub(crate) secs: f64,
     /// Messages per second (`None`: as fast as possible).
     pub(crate) rate: Option<f64>,
     /// Queue depth (send and receive high-water marks), the same for both.
@@ -33,6 +35,7 @@ impl Job {
         vec![
             ("size".into(), self.size.to_string()),
             ("count".into(), self.count.to_string()),
+            ("secs".into(), self.secs.to_string()),
             (
                 "rate".into(),
                 self.rate.map_or("0".into(), |r| r.to_string()),
@@ -52,6 +55,7 @@ impl Job {
         Ok(Job {
             size: get("size")? as usize,
             count: get("count")? as u64,
+            secs: get("secs")?,
             rate: (rate > 0.0).then_some(rate),
             hwm: get("hwm")? as i32,
         })
@@ -66,14 +70,19 @@ pub(crate) fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Calls `send(i)` for `i in 0..count`, at `rate` per second on a fixed
-/// grid (a late tick is sent at once, not skipped), or flat out.
-/// Returns how many `send` reported as refused.
-pub(crate) fn pace(count: u64, rate: Option<f64>, mut send: impl FnMut(u64) -> bool) -> u64 {
+/// Calls `send(i)` for `i in 0..job.count`, at `job.rate` per second on a
+/// fixed grid (a late tick is sent at once, not skipped), or flat out, for
+/// at most `job.secs`. Returns how many were attempted and how many `send`
+/// reported as refused.
+pub(crate) fn pace(job: &Job, mut send: impl FnMut(u64) -> bool) -> (u64, u64) {
     let start = Instant::now();
+    let limit = (job.secs > 0.0).then(|| Duration::from_secs_f64(job.secs));
     let mut refused = 0;
-    for i in 0..count {
-        if let Some(rate) = rate {
+    for i in 0..job.count {
+        if limit.is_some_and(|l| start.elapsed() >= l) {
+            return (i, refused);
+        }
+        if let Some(rate) = job.rate {
             let due = start + Duration::from_secs_f64(i as f64 / rate);
             let now = Instant::now();
             if due > now {
@@ -84,7 +93,7 @@ pub(crate) fn pace(count: u64, rate: Option<f64>, mut send: impl FnMut(u64) -> b
             refused += 1;
         }
     }
-    refused
+    (job.count, refused)
 }
 
 /// A payload template of `size` bytes (the publisher copies it per message,

@@ -143,20 +143,18 @@ pub(crate) fn run_pub<M: BenchMsg>(
     control.wait_go();
     let template = template(job.size);
     let mut error = None;
-    pace(job.count, job.rate, |_| {
-        match publisher.publish(&M::make(&template)) {
-            Ok(sent) => sent,
-            Err(err) => {
-                error.get_or_insert(err);
-                true
-            }
+    let (attempted, _) = pace(&job, |_| match publisher.publish(&M::make(&template)) {
+        Ok(sent) => sent,
+        Err(err) => {
+            error.get_or_insert(err);
+            true
         }
     });
     if let Some(err) = error {
         return Err(format!("cortex: publish: {err}"));
     }
     let stats = publisher.stats();
-    say(&format!("done {} {}", job.count, stats.dropped));
+    say(&format!("done {attempted} {}", stats.dropped));
     control.wait_quit();
     rt.block_on(publisher.close()).map_err(e("close"))?;
     Ok(())

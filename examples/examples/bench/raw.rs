@@ -55,7 +55,7 @@ pub(crate) fn run_pub(job: Job, endpoint: &str, control: &Control) -> Result<()>
         std::thread::sleep(Duration::from_millis(1));
     }
     let mut error = None;
-    pace(job.count, job.rate, |seq| {
+    let (attempted, _) = pace(&job, |seq| {
         // PUB never blocks: at the high-water mark it drops silently.
         let sent = socket
             .send(TOPIC, zmq::SNDMORE)
@@ -68,7 +68,7 @@ pub(crate) fn run_pub(job: Job, endpoint: &str, control: &Control) -> Result<()>
     if let Some(e) = error {
         return Err(format!("raw zmq: send: {e}"));
     }
-    say(&format!("done {} 0", job.count));
+    say(&format!("done {attempted} 0"));
     control.wait_quit();
     Ok(())
 }
