@@ -420,11 +420,20 @@ fn one_way(rt: &tokio::runtime::Runtime, imp: Imp, job: Job, latency: bool) -> R
         Imp::Cortex => rt.block_on(async {
             let world = cx::World::start(&dir.path()).await?;
             let mut peer = Peer::spawn("cortex-pub", &with_args(job.to_args(), world.args()))?;
-            let (rec, stats) = if job.size <= cx::SMALL_MAX {
-                cx::measure::<cx::Small>(job, &world, &mut peer, latency).await?
-            } else {
-                cx::measure::<cx::Payload>(job, &world, &mut peer, latency).await?
-            };
+            let (discovery, root) = (world.discovery.clone(), world.root.clone());
+            // The subscriber runs in a spawned task, as a `#[subscribe]`
+            // handler does (not on the thread blocking on the runtime).
+            let task = tokio::spawn(async move {
+                let w = (discovery.as_str(), root.as_path());
+                let got = if job.size <= cx::SMALL_MAX {
+                    cx::measure::<cx::Small>(job, w, &mut peer, latency).await
+                } else {
+                    cx::measure::<cx::Payload>(job, w, &mut peer, latency).await
+                };
+                (got, peer)
+            });
+            let (got, mut peer) = task.await.map_err(|e| format!("subscriber task: {e}"))?;
+            let (rec, stats) = got?;
             let done = tokio::task::block_in_place(|| {
                 let done = peer.wait_done(done_timeout);
                 peer.finish();
@@ -459,7 +468,14 @@ fn ping_pong(rt: &tokio::runtime::Runtime, imp: Imp, n: usize) -> Result<Vec<u64
         Imp::Cortex => rt.block_on(async {
             let world = cx::World::start(&dir.path()).await?;
             let mut peer = Peer::spawn("cortex-echo", &world.args())?;
-            let rtts = cx::ping_pong(&world, &mut peer, n, warmup).await?;
+            let (discovery, root) = (world.discovery.clone(), world.root.clone());
+            let task = tokio::spawn(async move {
+                let w = (discovery.as_str(), root.as_path());
+                let got = cx::ping_pong(w, &mut peer, n, warmup).await;
+                (got, peer)
+            });
+            let (got, peer) = task.await.map_err(|e| format!("ping task: {e}"))?;
+            let rtts = got?;
             tokio::task::block_in_place(|| peer.finish());
             drop(world);
             Ok(rtts)

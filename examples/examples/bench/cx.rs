@@ -163,11 +163,11 @@ pub(crate) fn run_pub<M: BenchMsg>(
 /// The measuring side of a one-way run against a `cortex-pub` peer.
 pub(crate) async fn measure<M: BenchMsg>(
     job: Job,
-    world: &World,
+    world: (&str, &Path),
     peer: &mut Peer,
     latency: bool,
 ) -> Result<(Recorder, SubscriberStats)> {
-    let node = Node::new(config("bench-sub", &world.discovery, &world.root, job.hwm))
+    let node = Node::new(config("bench-sub", world.0, world.1, job.hwm))
         .await
         .map_err(e("node"))?;
     let mut sub = node.subscriber::<M>(TOPIC).await.map_err(e("subscriber"))?;
@@ -203,44 +203,51 @@ pub(crate) async fn measure<M: BenchMsg>(
 /// Peer role `cortex-echo`: every `/ping` message goes back on `/pong`.
 pub(crate) fn run_echo(discovery: &str, root: &Path, control: &Control) -> Result<()> {
     let rt = runtime()?;
-    rt.block_on(async {
-        let node = Node::new(config("bench-echo", discovery, root, 1000))
-            .await
-            .map_err(e("node"))?;
-        let pong = node
-            .publisher::<Small>(PONG)
-            .await
-            .map_err(e("publisher"))?;
-        let mut ping = node
-            .subscriber::<Small>(PING)
-            .await
-            .map_err(e("subscriber"))?;
-        pong.wait_for_subscribers(1, T)
-            .await
-            .map_err(e("waiting for the subscriber"))?;
-        say("ready");
-        loop {
-            tokio::select! {
-                got = ping.recv() => {
-                    let (msg, _) = got.map_err(e("recv"))?;
-                    pong.publish(&msg).map_err(e("publish"))?;
+    let (discovery, root, control) = (discovery.to_owned(), root.to_owned(), control.clone());
+    // In a spawned task, as a `#[subscribe]` handler runs (not on the
+    // thread that blocks on the runtime).
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let node = Node::new(config("bench-echo", &discovery, &root, 1000))
+                .await
+                .map_err(e("node"))?;
+            let pong = node
+                .publisher::<Small>(PONG)
+                .await
+                .map_err(e("publisher"))?;
+            let mut ping = node
+                .subscriber::<Small>(PING)
+                .await
+                .map_err(e("subscriber"))?;
+            pong.wait_for_subscribers(1, T)
+                .await
+                .map_err(e("waiting for the subscriber"))?;
+            say("ready");
+            loop {
+                tokio::select! {
+                    got = ping.recv() => {
+                        let (msg, _) = got.map_err(e("recv"))?;
+                        pong.publish(&msg).map_err(e("publish"))?;
+                    }
+                    _ = control.quit_notified() => break,
                 }
-                _ = control.quit_notified() => break,
             }
-        }
-        pong.close().await.map_err(e("close"))
+            pong.close().await.map_err(e("close"))
+        })
+        .await
+        .map_err(|err| format!("echo task: {err}"))?
     })
 }
 
 /// The pinging side against a `cortex-echo` peer: `n` round trips (after
 /// `warmup` more), returns RTTs in ns.
 pub(crate) async fn ping_pong(
-    world: &World,
+    world: (&str, &Path),
     peer: &mut Peer,
     n: usize,
     warmup: usize,
 ) -> Result<Vec<u64>> {
-    let node = Node::new(config("bench-ping", &world.discovery, &world.root, 1000))
+    let node = Node::new(config("bench-ping", world.0, world.1, 1000))
         .await
         .map_err(e("node"))?;
     let ping = node
