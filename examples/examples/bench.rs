@@ -10,6 +10,12 @@
 //! one-way latency at 1 kHz (64 B, 4 KiB, 1 MiB), 64 B ping-pong, and
 //! throughput from 64 B to 16 MiB with loss counted. Prints a markdown
 //! table (and the machine) on stdout; progress goes to stderr.
+//!
+//! `--only TEXT` runs the scenarios whose name contains TEXT (e.g.
+//! `--only "one-way 64 B"`, `--only throughput`). Environment knobs for
+//! investigations: `BENCH_WORKERS=N` (tokio worker threads; default one per
+//! core, as `#[cortex::main]`), `BENCH_DUMP=PREFIX` (write each latency
+//! run's samples to `PREFIX.<side>.<bytes>`).
 
 #[path = "bench/common.rs"]
 mod common;
@@ -112,6 +118,16 @@ fn run_role(role: &str, opts: &BTreeMap<String, String>) -> Result<()> {
     }
 }
 
+/// Tokio worker threads of every runtime in the bench: one per core (as
+/// `#[cortex::main]` does) unless `BENCH_WORKERS` says otherwise.
+pub(crate) fn workers() -> usize {
+    std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
 /// Sizes and counts of one invocation.
 struct Plan {
     rounds: usize,
@@ -172,6 +188,7 @@ fn orchestrate(opts: &BTreeMap<String, String>) -> Result<()> {
     let plan = Plan::new(quick, rounds, opts.get("only").cloned());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .worker_threads(crate::workers())
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
     rt.spawn(async {

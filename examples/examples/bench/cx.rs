@@ -117,6 +117,7 @@ impl Drop for World {
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .worker_threads(crate::workers())
         .build()
         .map_err(|err| format!("tokio runtime: {err}"))
 }
