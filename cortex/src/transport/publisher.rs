@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,9 +16,19 @@ use tokio::task::JoinHandle;
 use super::endpoint::Transport;
 use super::frame::OutFrame;
 use super::sockopt;
+use crate::codec::{Encoder, Header};
 use crate::discovery::{Client, Registration, TopicInfo};
 use crate::error::{Error, Result};
-use crate::Message;
+use crate::{Field, Message};
+
+/// Frames up to this size are stored inside the `zmq_msg_t` by libzmq
+/// (its "very small message" optimisation), so copying them is cheaper
+/// than handing over a shared buffer.
+const MAX_INLINE_FRAME: usize = 33;
+
+/// The metadata buffer's starting size never grows beyond this (a larger
+/// message simply grows its own buffer).
+const MAX_METADATA_HINT: usize = 64 * 1024;
 
 /// Publisher settings.
 #[derive(Debug, Clone)]
@@ -72,6 +82,8 @@ struct Shared {
     path: Option<PathBuf>,
     socket: Mutex<zmq::Socket>,
     sequence: AtomicU64,
+    /// Starting capacity of the metadata buffer (the largest seen so far).
+    metadata_hint: AtomicUsize,
     published: AtomicU64,
     dropped: AtomicU64,
     subscribers: AtomicI64,
@@ -143,6 +155,7 @@ impl<T: Message> Publisher<T> {
             path: endpoint.path,
             socket: Mutex::new(socket),
             sequence: AtomicU64::new(0),
+            metadata_hint: AtomicUsize::new(64),
             published: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             subscribers: AtomicI64::new(0),
@@ -197,31 +210,54 @@ impl<T: Message> Publisher<T> {
             return Err(Error::Closed(format!("publisher of {}", shared.topic)));
         }
         let sequence = shared.sequence.fetch_add(1, Ordering::Relaxed);
-        let encoded = msg.encode(sequence).map_err(|source| Error::Encode {
+        // What `Message::encode` does, with the metadata buffer sized from
+        // the previous messages so that encoding does not reallocate.
+        let header = Header::now(T::FINGERPRINT, sequence);
+        let hint = shared.metadata_hint.load(Ordering::Relaxed);
+        let mut enc = Encoder::with_capacity(hint);
+        Field::write(msg, &mut enc).map_err(|source| Error::Encode {
             topic: shared.topic.clone(),
             ty: T::TYPE_NAME,
             source,
         })?;
-        let mut frames = Vec::with_capacity(3 + encoded.oob.len());
-        frames.push(OutFrame::from_bytes(shared.topic_frame.clone()));
-        frames.push(OutFrame::copy_from_slice(&encoded.header.to_bytes()));
-        frames.push(OutFrame::copy_from_slice(&encoded.metadata));
-        frames.extend(encoded.oob.into_iter().map(OutFrame::from_bytes));
+        let (metadata, oob) = enc.finish();
+        if metadata.len() > hint {
+            let grown = metadata.len().next_power_of_two().min(MAX_METADATA_HINT);
+            shared.metadata_hint.store(grown, Ordering::Relaxed);
+        }
+        // Small frames are copied: libzmq keeps up to 33 bytes inside the
+        // message itself, so a short topic and the header cost no allocation.
+        let topic = if shared.topic_frame.len() <= MAX_INLINE_FRAME {
+            OutFrame::copy_from_slice(&shared.topic_frame)
+        } else {
+            OutFrame::from_bytes(shared.topic_frame.clone())
+        };
+        let fixed = [
+            OutFrame::copy_from_slice(&header.to_bytes()),
+            OutFrame::copy_from_slice(&metadata),
+        ];
         let mut socket = shared.lock();
-        let last = frames.len() - 1;
-        for (i, frame) in frames.into_iter().enumerate() {
-            let more = if i < last { zmq::SNDMORE } else { 0 };
-            match frame.send(&mut socket, zmq::DONTWAIT | more) {
-                Ok(()) => {}
-                // Only the first frame can be refused: the high-water mark
-                // counts whole messages.
-                Err((zmq::Error::EAGAIN, _)) if i == 0 => {
-                    shared.dropped.fetch_add(1, Ordering::Relaxed);
-                    return Ok(false);
-                }
-                Err((e, _)) => {
-                    return Err(Error::zmq(format!("sending on topic {}", shared.topic), e));
-                }
+        let more = zmq::DONTWAIT | zmq::SNDMORE;
+        match topic.send(&mut socket, more) {
+            Ok(()) => {}
+            // Only the first frame can be refused: the high-water mark
+            // counts whole messages.
+            Err((zmq::Error::EAGAIN, _)) => {
+                shared.dropped.fetch_add(1, Ordering::Relaxed);
+                return Ok(false);
+            }
+            Err((e, _)) => {
+                return Err(Error::zmq(format!("sending on topic {}", shared.topic), e));
+            }
+        }
+        let last = fixed.len() + oob.len() - 1; // the last frame after the topic
+        let rest = fixed
+            .into_iter()
+            .chain(oob.into_iter().map(OutFrame::from_bytes));
+        for (i, frame) in rest.enumerate() {
+            let flags = if i < last { more } else { zmq::DONTWAIT };
+            if let Err((e, _)) = frame.send(&mut socket, flags) {
+                return Err(Error::zmq(format!("sending on topic {}", shared.topic), e));
             }
         }
         // A send can consume the ZMQ_FD edge that announced a subscription:

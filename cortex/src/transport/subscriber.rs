@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::async_socket::AsyncSocket;
 use super::frame::frame_to_bytes;
-use crate::codec::Header;
+use crate::codec::{DecodeError, Header};
 use crate::discovery::{Client, TopicInfo};
 use crate::error::{Error, Result};
 use crate::Message;
@@ -81,8 +81,13 @@ pub struct Subscriber<T: Message> {
     options: SubscriberOptions,
     counters: Arc<SubscriberCounters>,
     last_sequence: Option<u64>,
+    /// Messages taken in a row without waiting (see `try_recv_queued`).
+    burst: u32,
     _type: PhantomData<fn() -> T>,
 }
+
+/// Messages `recv` may take back to back before yielding to the scheduler.
+const MAX_BURST: u32 = 64;
 
 impl<T: Message> std::fmt::Debug for Subscriber<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -136,6 +141,7 @@ impl<T: Message> Subscriber<T> {
             options: options.clone(),
             counters: Arc::default(),
             last_sequence: None,
+            burst: 0,
             _type: PhantomData,
         })
     }
@@ -165,17 +171,30 @@ impl<T: Message> Subscriber<T> {
     /// is reconnected to.
     pub async fn recv(&mut self) -> Result<(T, Header)> {
         loop {
-            let frames = match tokio::time::timeout(
-                self.options.recheck_after,
-                self.socket.recv_multipart(),
-            )
-            .await
-            {
-                Ok(frames) => frames
-                    .map_err(|e| Error::io(format!("receiving on topic {}", self.info.name), e))?,
-                Err(_idle) => {
-                    self.recheck().await;
-                    continue;
+            let frames = match self.try_recv_queued()? {
+                Some(frames) => frames,
+                None => {
+                    if self.burst >= MAX_BURST {
+                        // Fairness: a busy subscriber lets other tasks run.
+                        self.burst = 0;
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    self.burst = 0;
+                    match tokio::time::timeout(
+                        self.options.recheck_after,
+                        self.socket.recv_multipart(),
+                    )
+                    .await
+                    {
+                        Ok(frames) => frames.map_err(|e| {
+                            Error::io(format!("receiving on topic {}", self.info.name), e)
+                        })?,
+                        Err(_idle) => {
+                            self.recheck().await;
+                            continue;
+                        }
+                    }
                 }
             };
             match self.decode(frames) {
@@ -188,12 +207,43 @@ impl<T: Message> Subscriber<T> {
         }
     }
 
+    /// A message libzmq already holds, taken without waiting.
+    ///
+    /// Reading `ZMQ_EVENTS` first (as the waiting path does) costs a
+    /// `poll()` system call per message; when messages are queued a plain
+    /// non-blocking receive finds them without one. Receiving here can
+    /// consume a `ZMQ_FD` edge, which is harmless: the waiting path re-reads
+    /// `ZMQ_EVENTS` before it waits. Returns `None` when nothing is queued
+    /// or after [`MAX_BURST`] messages in a row (so `recv` can yield).
+    fn try_recv_queued(&mut self) -> Result<Option<Vec<zmq::Message>>> {
+        if self.burst >= MAX_BURST {
+            return Ok(None);
+        }
+        let socket = self.socket.get_ref();
+        let err = |e: zmq::Error| Error::zmq(format!("receiving on topic {}", self.info.name), e);
+        match socket.recv_msg(zmq::DONTWAIT) {
+            Ok(first) => {
+                let mut frames = Vec::with_capacity(4);
+                frames.push(first);
+                // The parts of a multipart message arrive together.
+                while socket.get_rcvmore().map_err(err)? {
+                    frames.push(socket.recv_msg(zmq::DONTWAIT).map_err(err)?);
+                }
+                self.burst += 1;
+                Ok(Some(frames))
+            }
+            Err(zmq::Error::EAGAIN) => Ok(None),
+            Err(e) => Err(err(e)),
+        }
+    }
+
     fn decode(&mut self, frames: Vec<zmq::Message>) -> Result<(T, Header)> {
         let decode_err = |source| Error::Decode {
             topic: self.info.name.clone(),
             ty: T::TYPE_NAME,
             source: Box::new(source),
         };
+        let found = frames.len().saturating_sub(1);
         let mut frames = frames.into_iter();
         match frames.next() {
             Some(topic) if *topic == *self.info.name.as_bytes() => {}
@@ -210,8 +260,21 @@ impl<T: Message> Subscriber<T> {
                 })
             }
         }
-        let frames: Vec<Bytes> = frames.map(frame_to_bytes).collect();
-        let (msg, header) = T::decode(&frames).map_err(decode_err)?;
+        // What `Message::decode` does, reading the header and metadata in
+        // place: only the OOB frames, which arrays borrow, become `Bytes`.
+        let (Some(header), Some(metadata)) = (frames.next(), frames.next()) else {
+            return Err(decode_err(DecodeError::MissingFrames { found }));
+        };
+        let header = Header::from_bytes(&header).map_err(decode_err)?;
+        if header.fingerprint != T::FINGERPRINT {
+            return Err(decode_err(DecodeError::FingerprintMismatch {
+                expected_type: T::TYPE_NAME,
+                expected: T::FINGERPRINT,
+                found: header.fingerprint,
+            }));
+        }
+        let oob: Vec<Bytes> = frames.map(frame_to_bytes).collect();
+        let msg = T::decode_body(&metadata, &oob).map_err(decode_err)?;
         self.count_sequence(header.sequence);
         self.counters.received.fetch_add(1, Ordering::Relaxed);
         Ok((msg, header))
