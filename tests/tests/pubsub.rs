@@ -385,3 +385,62 @@ async fn tcp_transport_advertises_a_reachable_address() {
     assert!(env.socket_files().is_empty());
     stop.shutdown();
 }
+
+#[tokio::test]
+async fn skip_slow_subscriber_keeps_the_others_whole() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let config = env
+        .node_config("n")
+        .queue_depth(10)
+        .on_full_queue(cortex::transport::OnFullQueue::SkipSlowSubscriber);
+    let node = Node::new(config).await.unwrap();
+    let publisher = node.publisher::<Reading>("/iso").await.unwrap();
+    let mut fast = node.subscriber::<Reading>("/iso").await.unwrap();
+    let mut slow = node.subscriber::<Reading>("/iso").await.unwrap();
+    publisher.wait_for_subscribers(2, T).await.unwrap();
+    let total = 2_000u64;
+    let reader = tokio::spawn(async move {
+        for expect in 0..total {
+            let (msg, _) = tokio::time::timeout(T, fast.recv()).await.unwrap().unwrap();
+            assert_eq!(
+                msg.id, expect,
+                "the fast subscriber gets everything, in order"
+            );
+        }
+        fast.stats()
+    });
+    for id in 0..total {
+        let queued = publisher
+            .publish(&Reading {
+                id,
+                value: 0.0,
+                label: "z".repeat(100),
+            })
+            .unwrap();
+        assert!(queued);
+        if id % 10 == 9 {
+            // Let the fast reader keep up; the slow one never reads.
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
+    let fast_stats = reader.await.unwrap();
+    assert_eq!((fast_stats.received, fast_stats.dropped), (total, 0));
+    // The slow subscriber's losses are counted on its side, once a later
+    // message shows the gap: drain it, then send one more.
+    while tokio::time::timeout(Duration::from_millis(300), slow.recv())
+        .await
+        .is_ok()
+    {}
+    let marker = Reading {
+        id: total,
+        value: 0.0,
+        label: String::new(),
+    };
+    assert!(publisher.publish(&marker).unwrap());
+    let (got, header) = tokio::time::timeout(T, slow.recv()).await.unwrap().unwrap();
+    assert_eq!(got.id, total);
+    let s = slow.stats();
+    assert!(s.dropped > 0, "{s:?}");
+    assert_eq!(s.received + s.dropped, header.sequence + 1, "{s:?}");
+}

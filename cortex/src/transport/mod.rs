@@ -10,5 +10,5 @@ mod subscriber;
 pub use endpoint::{
     socket_file_name, Transport, DEFAULT_SOCKET_ROOT, MAX_IPC_PATH, SOCKET_ROOT_ENV,
 };
-pub use publisher::{Publisher, PublisherOptions, PublisherStats};
+pub use publisher::{OnFullQueue, Publisher, PublisherOptions, PublisherStats};
 pub use subscriber::{Subscriber, SubscriberCounters, SubscriberOptions, SubscriberStats};

@@ -38,6 +38,29 @@ pub struct PublisherOptions {
     pub queue_depth: i32,
     /// How long unsent messages may hold up closing. Default 100 ms.
     pub linger: Duration,
+    /// What a full subscriber queue does. Default
+    /// [`OnFullQueue::RefuseForAll`].
+    pub on_full_queue: OnFullQueue,
+}
+
+/// What happens when a subscriber's queue is full.
+///
+/// ZeroMQ cannot both keep other subscribers unaffected and tell the
+/// publisher about each message a slow subscriber misses, so this is a
+/// choice. Either way, every subscriber counts what it missed (sequence gaps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFullQueue {
+    /// `publish` refuses the message (returns `Ok(false)` and counts it in
+    /// [`PublisherStats::dropped`]); no subscriber gets it. Nothing is lost
+    /// without the publisher knowing, but one slow subscriber costs every
+    /// subscriber of the topic those messages.
+    #[default]
+    RefuseForAll,
+    /// Only the slow subscriber misses messages (ZeroMQ's plain PUB
+    /// behaviour); the others are unaffected. The publisher is not told:
+    /// `publish` returns `Ok(true)` and the loss shows only in the slow
+    /// subscriber's `dropped` count.
+    SkipSlowSubscriber,
 }
 
 impl Default for PublisherOptions {
@@ -45,6 +68,7 @@ impl Default for PublisherOptions {
         PublisherOptions {
             queue_depth: 1000,
             linger: Duration::from_millis(100),
+            on_full_queue: OnFullQueue::default(),
         }
     }
 }
@@ -62,11 +86,13 @@ pub struct PublisherStats {
 
 /// Publishes messages of type `T` on one topic.
 ///
-/// `publish` never blocks: it returns `Ok(false)` and counts a drop when a
-/// subscriber's queue is full. The XPUB socket runs with `XPUB_NODROP`, so a
-/// full queue refuses the message for every subscriber (it is counted here,
-/// and shows as a sequence gap at each subscriber) instead of ZeroMQ
-/// dropping it silently. Array payloads go to ZeroMQ without a copy.
+/// `publish` never blocks. By default ([`OnFullQueue::RefuseForAll`]) the
+/// XPUB socket runs with `XPUB_NODROP`: when a subscriber's queue is full the
+/// message is refused for every subscriber, `publish` returns `Ok(false)`
+/// and counts it, and each subscriber sees a sequence gap and counts it too,
+/// instead of ZeroMQ dropping it silently. [`OnFullQueue::SkipSlowSubscriber`]
+/// keeps the other subscribers unaffected instead. Array payloads go to
+/// ZeroMQ without a copy.
 pub struct Publisher<T: Message> {
     shared: Arc<Shared>,
     reader: JoinHandle<()>,
@@ -133,7 +159,10 @@ impl<T: Message> Publisher<T> {
             .and_then(|()| {
                 socket.set_linger(i32::try_from(options.linger.as_millis()).unwrap_or(i32::MAX))
             })
-            .and_then(|()| sockopt::set_int(&mut socket, sockopt::XPUB_NODROP, 1))
+            .and_then(|()| {
+                let refuse = options.on_full_queue == OnFullQueue::RefuseForAll;
+                sockopt::set_int(&mut socket, sockopt::XPUB_NODROP, i32::from(refuse))
+            })
             .and_then(|()| sockopt::set_int(&mut socket, sockopt::XPUB_VERBOSER, 1))
             .map_err(|e| Error::zmq(ctx_err("configuring the socket"), e))?;
         socket
