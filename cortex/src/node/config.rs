@@ -27,13 +27,6 @@ pub struct NodeConfig {
     /// Start an in-process discovery daemon when none answers (default
     /// true; `CORTEX_SPAWN_DAEMON=0` turns it off).
     pub spawn_daemon: bool,
-    /// What publishers do when a subscriber's queue is full (see
-    /// [`OnFullQueue`](crate::transport::OnFullQueue)).
-    pub fn on_full_queue(mut self, policy: crate::transport::OnFullQueue) -> Self {
-        self.publisher.on_full_queue = policy;
-        self
-    }
-
     /// How long shutdown waits for in-flight handlers. Default 5 s.
     pub shutdown_timeout: Duration,
 }
