@@ -400,6 +400,7 @@ async fn skip_slow_subscriber_keeps_the_others_whole() {
     let mut slow = node.subscriber::<Reading>("/iso").await.unwrap();
     publisher.wait_for_subscribers(2, T).await.unwrap();
     let total = 2_000u64;
+    let fast_counters = fast.counters();
     let reader = tokio::spawn(async move {
         for expect in 0..total {
             let (msg, _) = tokio::time::timeout(T, fast.recv()).await.unwrap().unwrap();
@@ -419,9 +420,12 @@ async fn skip_slow_subscriber_keeps_the_others_whole() {
             })
             .unwrap();
         assert!(queued);
-        if id % 10 == 9 {
-            // Let the fast reader keep up; the slow one never reads.
-            tokio::time::sleep(Duration::from_micros(200)).await;
+        if id % 5 == 4 {
+            // Let the fast reader catch up (its queue holds 10); the slow
+            // one never reads.
+            while fast_counters.snapshot().received < id + 1 {
+                tokio::time::sleep(Duration::from_micros(100)).await;
+            }
         }
     }
     let fast_stats = reader.await.unwrap();
