@@ -478,7 +478,7 @@ const METHOD: &[&str] = &[
     "cortex: `#[derive(Message)]` types through `Node::publisher` / `Node::subscriber` (tokio, private discovery daemon): 64 B as `struct Small { data: Vec<u8> }` (3 frames: topic, 24 B header, metadata), larger as `struct Payload { data: NdArray<u8> }` (4 frames; the array is sent and received without copying). The start waits for `wait_for_subscribers(1)`. cortex sends its own header (timestamp, sequence) and metadata in addition to the payload, so it moves more bytes per message than raw.",
     "Both publishers copy a template into a fresh buffer per message (as a producer fills a new frame), and both use the same queue depth (high-water marks): 1000, lowered for large payloads to keep at most ~256 MiB queued per side.",
     "One-way latency: wall clock (CLOCK_REALTIME) at publish vs at receive, paced on a fixed 1 kHz grid, first 200 messages discarded. Ping-pong: monotonic RTT measured in one process, back to back; one-way = RTT/2.",
-    "Throughput: the publisher sends a fixed count as fast as it can; msg/s = (received − 1) / (last − first arrival); GB/s counts payload bytes only. Loss = sent − received (cortex publishers also count messages refused at a full queue, XPUB_NODROP; raw PUB drops silently).",
+    "Throughput: the publisher sends as fast as it can for 2 s (0.6 s with --quick); msg/s = (received − 1) / (last − first arrival); GB/s counts payload bytes only. Loss = sent − received (cortex publishers also count messages refused at a full queue, XPUB_NODROP; raw PUB drops silently).",
 ];
 
 fn fmt_rate(v: f64) -> String {
