@@ -23,3 +23,33 @@ pub(crate) fn finish(item: &syn::ItemFn, result: Result<TokenStream, syn::Error>
         }
     }
 }
+
+/// The code both handler macros generate around their runner: the run
+/// function, the `publishes(...)` advertiser, and the `inventory` entry.
+pub(crate) fn register(
+    ident: &syn::Ident,
+    run_fn: &syn::Ident,
+    runner: &TokenStream,
+    kind: &TokenStream,
+    common: &subscribe::Common,
+) -> TokenStream {
+    let p = quote!(::cortex::__private);
+    let (node, advertise, advertise_def) = common.expand(ident);
+    let name = ident.to_string();
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case, unused_variables)]
+        fn #run_fn(ctx: ::cortex::Ctx, run: #p::Run) -> #p::BoxFuture<::cortex::Result<()>> {
+            ::std::boxed::Box::pin(#runner)
+        }
+        #advertise_def
+        #p::inventory::submit! {
+            #p::Handler {
+                node: #node,
+                name: ::core::concat!(::core::module_path!(), "::", #name),
+                kind: #kind,
+                advertise: #advertise,
+            }
+        }
+    }
+}

@@ -188,7 +188,6 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
     let p = quote!(::cortex::__private);
     let ident = &item.sig.ident;
     let run_fn = format_ident!("__cortex_run_{}", ident);
-    let (node, advertise, advertise_def) = common.expand(ident);
     let topic = topic.value;
     let queue = match queue {
         Some(q) => {
@@ -199,27 +198,12 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
     };
     let into_result = args::into_result(item);
     let run_subscriber = quote_spanned!(msg_ty.span()=> #p::run_subscriber::<#msg_ty, _, _>);
-    let name = ident.to_string();
-    Ok(quote! {
-        #[doc(hidden)]
-        #[allow(non_snake_case, unused_variables)]
-        fn #run_fn(ctx: ::cortex::Ctx, run: #p::Run) -> #p::BoxFuture<::cortex::Result<()>> {
-            ::std::boxed::Box::pin(#run_subscriber(
-                ctx,
-                run,
-                |__cortex_msg, __cortex_header, __cortex_ctx| async move {
-                    #into_result(#ident(#(#call_args),*).await)
-                },
-            ))
-        }
-        #advertise_def
-        #p::inventory::submit! {
-            #p::Handler {
-                node: #node,
-                name: ::core::concat!(::core::module_path!(), "::", #name),
-                kind: #p::HandlerKind::Subscribe { topic: #topic, queue_depth: #queue, run: #run_fn },
-                advertise: #advertise,
-            }
-        }
-    })
+    let runner = quote! {
+        #run_subscriber(ctx, run, |__cortex_msg, __cortex_header, __cortex_ctx| async move {
+            #into_result(#ident(#(#call_args),*).await)
+        })
+    };
+    let kind =
+        quote!(#p::HandlerKind::Subscribe { topic: #topic, queue_depth: #queue, run: #run_fn });
+    Ok(super::register(ident, &run_fn, &runner, &kind, &common))
 }

@@ -88,28 +88,14 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
     let p = quote!(::cortex::__private);
     let ident = &item.sig.ident;
     let run_fn = format_ident!("__cortex_run_{}", ident);
-    let (node, advertise, advertise_def) = common.expand(ident);
     let into_result = args::into_result(item);
-    let name = ident.to_string();
-    Ok(quote! {
-        #[doc(hidden)]
-        #[allow(non_snake_case, unused_variables)]
-        fn #run_fn(ctx: ::cortex::Ctx, run: #p::Run) -> #p::BoxFuture<::cortex::Result<()>> {
-            ::std::boxed::Box::pin(#p::run_timer(ctx, run, |__cortex_ctx: ::cortex::Ctx| async move {
-                #into_result(#ident(#(#call_args),*).await)
-            }))
-        }
-        #advertise_def
-        #p::inventory::submit! {
-            #p::Handler {
-                node: #node,
-                name: ::core::concat!(::core::module_path!(), "::", #name),
-                kind: #p::HandlerKind::Timer {
-                    period: ::core::time::Duration::from_nanos(#period_ns),
-                    run: #run_fn,
-                },
-                advertise: #advertise,
-            }
-        }
-    })
+    let runner = quote! {
+        #p::run_timer(ctx, run, |__cortex_ctx: ::cortex::Ctx| async move {
+            #into_result(#ident(#(#call_args),*).await)
+        })
+    };
+    let kind = quote! {
+        #p::HandlerKind::Timer { period: ::core::time::Duration::from_nanos(#period_ns), run: #run_fn }
+    };
+    Ok(super::register(ident, &run_fn, &runner, &kind, &common))
 }
