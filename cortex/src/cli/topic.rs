@@ -17,34 +17,30 @@ pub(crate) enum Command {
         target: Target,
     },
     /// Print the messages of a topic (any type; standard messages with field names).
-    Echo {
-        /// Topic name, e.g. /camera/image.
-        name: String,
-        /// Stop after this many messages (0: until Ctrl-C).
-        #[arg(long, short = 'n', default_value_t = 0)]
-        count: u64,
-        /// How long to wait for the topic to appear, in seconds.
-        #[arg(long, default_value_t = 10)]
-        wait_s: u64,
-        #[command(flatten)]
-        target: Target,
-    },
+    Echo(Watch),
     /// Print the message rate of a topic once per window, with lost messages.
     Hz {
-        /// Topic name, e.g. /camera/image.
-        name: String,
         /// Window length in seconds.
         #[arg(long, default_value_t = 1.0)]
         window: f64,
-        /// Stop after this many reports (0: until Ctrl-C).
-        #[arg(long, short = 'n', default_value_t = 0)]
-        count: u64,
-        /// How long to wait for the topic to appear, in seconds.
-        #[arg(long, default_value_t = 10)]
-        wait_s: u64,
         #[command(flatten)]
-        target: Target,
+        watch: Watch,
     },
+}
+
+/// What `echo` and `hz` watch, and for how long.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Watch {
+    /// Topic name, e.g. /camera/image.
+    name: String,
+    /// Stop after this many messages (echo) or reports (hz); 0: until Ctrl-C.
+    #[arg(long, short = 'n', default_value_t = 0)]
+    count: u64,
+    /// How long to wait for the topic to appear, in seconds.
+    #[arg(long, default_value_t = 10)]
+    wait_s: u64,
+    #[command(flatten)]
+    target: Target,
 }
 
 /// Which daemon to ask.
@@ -71,30 +67,28 @@ impl Target {
 /// Runs a `cortex topic` subcommand.
 pub(crate) async fn run(command: Command) -> Result<(), cortex::Error> {
     match command {
-        Command::Echo {
-            name,
-            count,
-            wait_s,
-            target,
-        } => super::watch::echo(&target.client(), &name, count, Duration::from_secs(wait_s)).await,
-        Command::Hz {
-            name,
-            window,
-            count,
-            wait_s,
-            target,
-        } => {
+        Command::Echo(w) => {
+            super::watch::echo(
+                &w.target.client(),
+                &w.name,
+                w.count,
+                Duration::from_secs(w.wait_s),
+            )
+            .await
+        }
+        Command::Hz { window, watch: w } => {
             if !(window > 0.0 && window.is_finite()) {
                 return Err(cortex::Error::Config(format!(
                     "--window must be a positive number of seconds, not {window}"
                 )));
             }
+            let window = Duration::from_secs_f64(window);
             super::watch::hz(
-                &target.client(),
-                &name,
-                Duration::from_secs_f64(window),
-                count,
-                Duration::from_secs(wait_s),
+                &w.target.client(),
+                &w.name,
+                window,
+                w.count,
+                Duration::from_secs(w.wait_s),
             )
             .await
         }
