@@ -344,3 +344,30 @@ proptest! {
         let _ = DictMessage::decode_body(&f[1], &f[2..]);
     }
 }
+
+#[test]
+fn many_and_deeply_nested_dicts_decode() {
+    use cortex::messages::ListMessage;
+    // 200 dicts in a list (a depth leak would refuse this as too deep).
+    let many = ListMessage {
+        data: (0..200)
+            .map(|i| Value::Map(vec![("i".into(), Value::Int(i))]))
+            .collect(),
+    };
+    let (back, _) = ListMessage::decode(&many.encode(0).unwrap().to_frames()).unwrap();
+    assert_eq!(back, many);
+    // 40 levels of nested maps are fine.
+    let mut v = Value::Int(1);
+    for _ in 0..40 {
+        v = Value::Map(vec![("k".into(), v)]);
+    }
+    let deep = ListMessage { data: vec![v] };
+    let (back, _) = ListMessage::decode(&deep.encode(0).unwrap().to_frames()).unwrap();
+    assert_eq!(back, deep);
+    // A non-string key whose value is "__cortex_oob__" is an ordinary dict.
+    let odd = ListMessage {
+        data: vec![Value::Map(vec![(Value::Int(1), "__cortex_oob__".into())])],
+    };
+    let (back, _) = ListMessage::decode(&odd.encode(0).unwrap().to_frames()).unwrap();
+    assert_eq!(back, odd);
+}

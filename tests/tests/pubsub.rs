@@ -448,3 +448,62 @@ async fn skip_slow_subscriber_keeps_the_others_whole() {
     assert!(s.dropped > 0, "{s:?}");
     assert_eq!(s.received + s.dropped, header.sequence + 1, "{s:?}");
 }
+
+#[tokio::test]
+async fn a_bad_body_is_one_decode_error_not_also_a_gap() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let ctx = zmq::Context::new();
+    let mut raw = ctx.socket(zmq::PUB).unwrap();
+    let address = format!("ipc://{}", env.dir.path().join("raw2.sock").display());
+    raw.bind(&address).unwrap();
+    Client::new(env.discovery.clone())
+        .register(&TopicInfo {
+            name: "/raw2".into(),
+            address,
+            message_type: "Reading".into(),
+            fingerprint: Reading::FINGERPRINT,
+            publisher_node: "raw".into(),
+        })
+        .await
+        .unwrap();
+    let node = Node::new(env.node_config("n")).await.unwrap();
+    let mut sub = node.subscriber::<Reading>("/raw2").await.unwrap();
+    let msg = |seq| {
+        Reading {
+            id: seq,
+            value: 0.0,
+            label: String::new(),
+        }
+        .encode(seq)
+        .unwrap()
+    };
+    // Wait until the subscription is up (sequence 0 arrives).
+    let first = msg(0);
+    loop {
+        send_raw(
+            &mut raw,
+            &[b"/raw2", &first.header.to_bytes(), &first.metadata],
+        );
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(200), sub.recv()).await {
+            assert_eq!(r.unwrap().0.id, 0);
+            break;
+        }
+    }
+    // Drain duplicates of 0, then: 1 with a bad body, 2 good.
+    while tokio::time::timeout(Duration::from_millis(200), sub.recv())
+        .await
+        .is_ok()
+    {}
+    let bad = msg(1);
+    send_raw(&mut raw, &[b"/raw2", &bad.header.to_bytes(), b"\x93\x01"]);
+    let good = msg(2);
+    send_raw(
+        &mut raw,
+        &[b"/raw2", &good.header.to_bytes(), &good.metadata],
+    );
+    let (got, _) = tokio::time::timeout(T, sub.recv()).await.unwrap().unwrap();
+    assert_eq!(got.id, 2);
+    let s = sub.stats();
+    assert_eq!((s.decode_errors, s.dropped), (1, 0), "{s:?}");
+}

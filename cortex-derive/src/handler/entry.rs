@@ -19,8 +19,8 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> TokenStream {
         match &arg {
             Arg::Value(k, v) if k == "name" => {
                 if let Some(s) = args::string(&mut cx, k, v) {
-                    if s.is_empty() || s.contains(['/', ' ']) {
-                        cx.error_spanned_by(v, "`name` must be non-empty, without `/` or spaces (it is part of socket file names)");
+                    if s.is_empty() || s.contains(['/', '\0']) || s.contains(char::is_whitespace) {
+                        cx.error_spanned_by(v, "`name` must be non-empty, without `/` or whitespace (it is part of socket file names)");
                     }
                     args::set(&mut cx, &mut name, k, s);
                 }
@@ -88,6 +88,8 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> TokenStream {
 
     let mut user = item.clone();
     user.sig.ident = format_ident!("__cortex_user_main");
+    // The attributes go on the generated `main` only, not twice.
+    user.attrs.clear();
     let attrs = &item.attrs;
     let vis = &item.vis;
     let ident = &item.sig.ident;

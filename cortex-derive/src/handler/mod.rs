@@ -39,7 +39,7 @@ pub(crate) fn register(
     quote! {
         #[doc(hidden)]
         #[allow(non_snake_case, unused_variables)]
-        fn #run_fn(ctx: ::cortex::Ctx, run: #p::Run) -> #p::BoxFuture<::cortex::Result<()>> {
+        fn #run_fn(__cortex_ctx_in: ::cortex::Ctx, __cortex_run_in: #p::Run) -> #p::BoxFuture<::cortex::Result<()>> {
             ::std::boxed::Box::pin(#runner)
         }
         #advertise_def

@@ -58,11 +58,11 @@ impl Common {
         let name = format_ident!("__cortex_advertise_{}", ident);
         let calls = topics
             .iter()
-            .map(|t| quote_spanned!(t.span()=> node.advertise(&#t).await?;));
+            .map(|t| quote_spanned!(t.span()=> __cortex_node.advertise(&#t).await?;));
         let def = quote! {
             #[doc(hidden)]
             #[allow(non_snake_case)]
-            fn #name(node: ::cortex::Node) -> #p::BoxFuture<::cortex::Result<()>> {
+            fn #name(__cortex_node: ::cortex::Node) -> #p::BoxFuture<::cortex::Result<()>> {
                 ::std::boxed::Box::pin(async move {
                     #(#calls)*
                     ::core::result::Result::Ok(())
@@ -199,7 +199,7 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
     let into_result = args::into_result(item);
     let run_subscriber = quote_spanned!(msg_ty.span()=> #p::run_subscriber::<#msg_ty, _, _>);
     let runner = quote! {
-        #run_subscriber(ctx, run, |__cortex_msg, __cortex_header, __cortex_ctx| async move {
+        #run_subscriber(__cortex_ctx_in, __cortex_run_in, |__cortex_msg, __cortex_header, __cortex_ctx| async move {
             #into_result(#ident(#(#call_args),*).await)
         })
     };

@@ -90,7 +90,7 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
     let run_fn = format_ident!("__cortex_run_{}", ident);
     let into_result = args::into_result(item);
     let runner = quote! {
-        #p::run_timer(ctx, run, |__cortex_ctx: ::cortex::Ctx| async move {
+        #p::run_timer(__cortex_ctx_in, __cortex_run_in, |__cortex_ctx: ::cortex::Ctx| async move {
             #into_result(#ident(#(#call_args),*).await)
         })
     };

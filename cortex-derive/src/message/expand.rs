@@ -47,20 +47,20 @@ pub(super) fn expand(plan: &Plan<'_>) -> TokenStream {
     let writes = plan.fields.iter().map(|f| {
         let (member, name, ty) = (f.ident, &f.name, f.ty);
         if f.serde {
-            quote!(#p::write_serde_field(enc, #type_name, #name, &self.#member)?;)
+            quote!(#p::write_serde_field(__cortex_enc, #type_name, #name, &self.#member)?;)
         } else {
             // Every use of the type is `<#ty as Field>` at the type's span, so an
             // unsupported type is reported once (rustc merges identical errors).
-            quote_spanned!(ty.span()=> #p::located_write(<#ty as #p::Field>::write(&self.#member, enc), #type_name, #name)?;)
+            quote_spanned!(ty.span()=> #p::located_write(<#ty as #p::Field>::write(&self.#member, __cortex_enc), #type_name, #name)?;)
         }
     });
 
     let reads = plan.fields.iter().map(|f| {
         let (member, name, ty) = (f.ident, &f.name, f.ty);
         if f.serde {
-            quote!(let #member = #p::read_serde_field::<#ty>(dec, #type_name, #name)?;)
+            quote!(let #member = #p::read_serde_field::<#ty>(__cortex_dec, #type_name, #name)?;)
         } else {
-            quote_spanned!(ty.span()=> let #member = #p::located_read(<#ty as #p::Field>::read(dec), #type_name, #name)?;)
+            quote_spanned!(ty.span()=> let #member = #p::located_read(<#ty as #p::Field>::read(__cortex_dec), #type_name, #name)?;)
         }
     });
     let members = plan.fields.iter().map(|f| f.ident);
@@ -90,16 +90,16 @@ pub(super) fn expand(plan: &Plan<'_>) -> TokenStream {
                 ::std::string::String::from(#type_name)
             }
 
-            fn write(&self, enc: &mut #p::Encoder) -> ::core::result::Result<(), #p::EncodeError> {
-                #p::begin_write(enc, #n)?;
+            fn write(&self, __cortex_enc: &mut #p::Encoder) -> ::core::result::Result<(), #p::EncodeError> {
+                #p::begin_write(__cortex_enc, #n)?;
                 #(#writes)*
                 ::core::result::Result::Ok(())
             }
 
-            fn read(dec: &mut #p::Decoder<'_>) -> ::core::result::Result<Self, #p::DecodeError> {
-                #p::begin_read(dec, #type_name, #n)?;
+            fn read(__cortex_dec: &mut #p::Decoder<'_>) -> ::core::result::Result<Self, #p::DecodeError> {
+                #p::begin_read(__cortex_dec, #type_name, #n)?;
                 #(#reads)*
-                #p::end_read(dec);
+                #p::end_read(__cortex_dec);
                 ::core::result::Result::Ok(Self { #(#members),* })
             }
         }

@@ -7,6 +7,11 @@ use super::error::DecodeErrorKind as K;
 /// How deep values may nest before the decoder refuses (stack safety).
 pub const MAX_DEPTH: usize = 64;
 
+/// Most elements reserved up front for a sequence whose length came from
+/// the wire; longer ones grow as elements actually decode (a hostile count
+/// cannot make the decoder allocate gigabytes before failing).
+pub const MAX_PREALLOC: usize = 1024;
+
 /// The kind of the next msgpack value, as far as schemas care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {

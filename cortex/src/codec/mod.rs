@@ -11,7 +11,7 @@ mod encoder;
 mod error;
 mod header;
 
-pub use decoder::{Decoder, Int, ValueKind, MAX_DEPTH};
+pub use decoder::{Decoder, Int, ValueKind, MAX_DEPTH, MAX_PREALLOC};
 pub use dynamic::DynamicMessage;
 pub use encoder::Encoder;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, FieldPath};

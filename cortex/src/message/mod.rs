@@ -14,7 +14,9 @@ pub use value::Value;
 
 use bytes::Bytes;
 
-use crate::codec::{DecodeError, Decoder, EncodeError, EncodedMessage, Encoder, Header};
+use crate::codec::{
+    DecodeError, Decoder, EncodeError, EncodedMessage, Encoder, Header, MAX_PREALLOC,
+};
 
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a cortex message",
@@ -136,7 +138,7 @@ pub trait Field: Sized {
     fn read_seq(dec: &mut Decoder<'_>) -> Result<Vec<Self>, DecodeError> {
         let n = dec.read_array_len()?;
         dec.enter()?;
-        let mut out = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(n.min(MAX_PREALLOC));
         for _ in 0..n {
             out.push(Self::read(dec)?);
         }

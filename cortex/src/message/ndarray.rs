@@ -19,7 +19,7 @@ use bytes::Bytes;
 use super::fingerprint::{combine, hash_str};
 use super::Field;
 use crate::codec::{
-    DecodeError, DecodeErrorKind, DecodeErrorKind as K, Decoder, EncodeError, Encoder,
+    DecodeError, DecodeErrorKind, DecodeErrorKind as K, Decoder, EncodeError, Encoder, MAX_PREALLOC,
 };
 
 #[cfg(not(target_endian = "little"))]
@@ -580,7 +580,7 @@ fn read_desc(dec: &mut Decoder<'_>) -> Result<ArrayDesc, DecodeErrorKind> {
             "dtype" => dtype = Some(dec.read_str()?),
             "shape" => {
                 let n = dec.read_array_len()?;
-                let mut dims = Vec::with_capacity(n);
+                let mut dims = Vec::with_capacity(n.min(MAX_PREALLOC));
                 for _ in 0..n {
                     dims.push(dec.read_int()?.convert::<u64>("u64")?);
                 }
@@ -631,17 +631,20 @@ fn read_desc(dec: &mut Decoder<'_>) -> Result<ArrayDesc, DecodeErrorKind> {
 /// (has the `__cortex_oob__` key). Leaves the position unchanged.
 pub(crate) fn is_array_desc(dec: &mut Decoder<'_>) -> Result<bool, DecodeErrorKind> {
     let mark = dec.mark();
-    let result = (|| {
-        let n = dec.read_map_len()?;
-        dec.enter()?;
+    let n = dec.read_map_len();
+    let result = n.and_then(|n| {
         for _ in 0..n {
-            if dec.peek_kind()? == crate::codec::ValueKind::Str && dec.read_str()? == OOB_KEY {
-                return Ok(true);
+            if dec.peek_kind()? == crate::codec::ValueKind::Str {
+                if dec.read_str()? == OOB_KEY {
+                    return Ok(true);
+                }
+            } else {
+                dec.skip_value()?;
             }
             dec.skip_value()?;
         }
         Ok(false)
-    })();
+    });
     dec.rewind(mark);
     result
 }

@@ -3,7 +3,9 @@
 use super::fingerprint::hash_str;
 use super::ndarray::{is_array_desc, read_dyn};
 use super::{DynArray, Field};
-use crate::codec::{DecodeError, DecodeErrorKind, Decoder, EncodeError, Encoder, Int, ValueKind};
+use crate::codec::{
+    DecodeError, DecodeErrorKind, Decoder, EncodeError, Encoder, Int, ValueKind, MAX_PREALLOC,
+};
 
 /// Any value a Python peer may send: what `dict`, `list` and `Any` fields
 /// hold. Maps keep their order, so re-encoding gives the same bytes.
@@ -162,7 +164,7 @@ fn read_value(dec: &mut Decoder<'_>) -> Result<Value, DecodeErrorKind> {
         ValueKind::Array => {
             let n = dec.read_array_len()?;
             dec.enter()?;
-            let mut items = Vec::with_capacity(n);
+            let mut items = Vec::with_capacity(n.min(MAX_PREALLOC));
             for _ in 0..n {
                 items.push(read_value(dec)?);
             }
@@ -173,7 +175,7 @@ fn read_value(dec: &mut Decoder<'_>) -> Result<Value, DecodeErrorKind> {
         ValueKind::Map => {
             let n = dec.read_map_len()?;
             dec.enter()?;
-            let mut entries = Vec::with_capacity(n);
+            let mut entries = Vec::with_capacity(n.min(MAX_PREALLOC));
             for _ in 0..n {
                 let k = read_value(dec)?;
                 entries.push((k, read_value(dec)?));

@@ -149,6 +149,12 @@ where
             _ = run.stop.wait_for(|stop| *stop) => return Ok(()),
             tick = interval.tick() => tick,
         };
+        // A tick that comes due only after its slot has passed (the previous
+        // handler overran) is skipped, not fired late: the next call is on
+        // the grid again, and the gap is counted below.
+        if Instant::now() >= tick + period {
+            continue;
+        }
         let index = (tick - start).as_nanos() / period.as_nanos();
         if index > next_index {
             let missed = u64::try_from(index - next_index).unwrap_or(u64::MAX);

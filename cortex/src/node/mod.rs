@@ -391,7 +391,15 @@ impl Node {
                 // A subscription or timer that cannot go on (e.g. its topic
                 // carries another type) stops the node: running without it
                 // would be a silent failure.
-                if let Err(error) = fut.await {
+                let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::Config(format!(
+                            "handler {} panicked outside a handler call (e.g. in a custom Field impl)",
+                            handler.name
+                        )))
+                    });
+                if let Err(error) = outcome {
                     tracing::error!(node = %node.name(), handler = handler.name, %error, "handler failed; stopping the node");
                     lock(&node.inner.failure).get_or_insert(error);
                     node.shutdown();

@@ -61,7 +61,11 @@ impl OutFrame {
             // free function, zmq_msg_init_data cannot fail.
             unsafe { zmq_sys::zmq_msg_init_data(&mut msg, ptr, len, Some(release_bytes), hint) }
         };
-        debug_assert_eq!(rc, 0, "zmq_msg_init / zmq_msg_init_data never fail");
+        if rc != 0 {
+            // Only ENOMEM inside libzmq; abort like the allocator would
+            // rather than send a half-initialised message.
+            std::alloc::handle_alloc_error(std::alloc::Layout::new::<zmq_sys::zmq_msg_t>());
+        }
         OutFrame { msg }
     }
 

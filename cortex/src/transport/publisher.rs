@@ -238,10 +238,8 @@ impl<T: Message> Publisher<T> {
         if shared.closed.load(Ordering::Relaxed) {
             return Err(Error::Closed(format!("publisher of {}", shared.topic)));
         }
-        let sequence = shared.sequence.fetch_add(1, Ordering::Relaxed);
         // What `Message::encode` does, with the metadata buffer sized from
         // the previous messages so that encoding does not reallocate.
-        let header = Header::now(T::FINGERPRINT, sequence);
         let hint = shared.metadata_hint.load(Ordering::Relaxed);
         let mut enc = Encoder::with_capacity(hint);
         Field::write(msg, &mut enc).map_err(|source| Error::Encode {
@@ -261,11 +259,14 @@ impl<T: Message> Publisher<T> {
         } else {
             OutFrame::from_bytes(shared.topic_frame.clone())
         };
-        let fixed = [
-            OutFrame::copy_from_slice(&header.to_bytes()),
-            OutFrame::copy_from_slice(&metadata),
-        ];
+        let metadata = OutFrame::copy_from_slice(&metadata);
         let mut socket = shared.lock();
+        // The sequence is taken under the lock, after encoding succeeded, so
+        // concurrent publishers send in sequence order and a failed encode
+        // leaves no gap.
+        let sequence = shared.sequence.fetch_add(1, Ordering::Relaxed);
+        let header = Header::now(T::FINGERPRINT, sequence);
+        let fixed = [OutFrame::copy_from_slice(&header.to_bytes()), metadata];
         let more = zmq::DONTWAIT | zmq::SNDMORE;
         match topic.send(&mut socket, more) {
             Ok(()) => {}

@@ -273,9 +273,15 @@ impl<T: Message> Subscriber<T> {
                 found: header.fingerprint,
             }));
         }
-        let oob: Vec<Bytes> = frames.map(frame_to_bytes).collect();
-        let msg = T::decode_body(&metadata, &oob).map_err(decode_err)?;
+        // Counted before the body is decoded: a message of the right type
+        // that fails to decode is a decode error, not also a gap later.
         self.count_sequence(header.sequence);
+        let oob: Vec<Bytes> = frames.map(frame_to_bytes).collect();
+        let msg = T::decode_body(&metadata, &oob).map_err(|source| Error::Decode {
+            topic: self.info.name.clone(),
+            ty: T::TYPE_NAME,
+            source: Box::new(source),
+        })?;
         self.counters.received.fetch_add(1, Ordering::Relaxed);
         Ok((msg, header))
     }

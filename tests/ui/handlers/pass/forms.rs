@@ -40,3 +40,17 @@ async fn entry(node: Node) -> cortex::Result<()> {
 fn main() {
     let _: fn() -> std::process::ExitCode = entry;
 }
+
+// Handler and field names that match names the macros use internally.
+#[timer(hz = 1)]
+async fn run() {}
+
+#[timer(hz = 1)]
+async fn ctx() {}
+
+#[derive(Message)]
+pub struct Shadows {
+    pub dec: f64,
+    pub enc: f64,
+    pub node: u32,
+}
