@@ -67,11 +67,18 @@ fn e(what: &'static str) -> impl Fn(cortex::Error) -> String {
 }
 
 fn config(name: &str, discovery: &str, root: &Path, hwm: i32) -> NodeConfig {
+    // BENCH_ON_FULL=skip measures OnFullQueue::SkipSlowSubscriber (plain PUB
+    // behaviour, like the raw baseline) instead of the default RefuseForAll.
+    let on_full = match std::env::var("BENCH_ON_FULL").as_deref() {
+        Ok("skip") => cortex::transport::OnFullQueue::SkipSlowSubscriber,
+        _ => cortex::transport::OnFullQueue::RefuseForAll,
+    };
     NodeConfig::new(name)
         .discovery(discovery)
         .socket_root(root)
         .spawn_daemon(false)
         .queue_depth(hwm)
+        .on_full_queue(on_full)
 }
 
 /// A private discovery daemon for one run (in this process).
