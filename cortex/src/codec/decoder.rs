@@ -309,42 +309,29 @@ impl<'a> Decoder<'a> {
 
     /// An array header: the number of elements that follow.
     pub fn read_array_len(&mut self) -> Result<usize, K> {
-        let m = *self.buf.get(self.pos).ok_or(K::Truncated)?;
-        let len = match m {
-            0x90..=0x9f => {
-                self.pos += 1;
-                (m & 0x0f) as usize
-            }
-            0xdc => {
-                self.pos += 1;
-                u16::from_be_bytes(self.be()?) as usize
-            }
-            0xdd => {
-                self.pos += 1;
-                u32::from_be_bytes(self.be()?) as usize
-            }
-            _ => return Err(self.wrong("array")),
-        };
-        self.check_count(len)
+        self.read_container_len(0x90, 0xdc, "array")
     }
 
     /// A map header: the number of key/value pairs that follow.
     pub fn read_map_len(&mut self) -> Result<usize, K> {
+        self.read_container_len(0x80, 0xde, "map")
+    }
+
+    /// A container header: `fix` is the fix-size marker base (count in the
+    /// low 4 bits), `m16` the 16-bit-count marker (`m16 + 1` is 32-bit).
+    fn read_container_len(&mut self, fix: u8, m16: u8, what: &'static str) -> Result<usize, K> {
         let m = *self.buf.get(self.pos).ok_or(K::Truncated)?;
-        let len = match m {
-            0x80..=0x8f => {
-                self.pos += 1;
-                (m & 0x0f) as usize
-            }
-            0xde => {
-                self.pos += 1;
-                u16::from_be_bytes(self.be()?) as usize
-            }
-            0xdf => {
-                self.pos += 1;
-                u32::from_be_bytes(self.be()?) as usize
-            }
-            _ => return Err(self.wrong("map")),
+        let len = if m & 0xf0 == fix {
+            self.pos += 1;
+            (m & 0x0f) as usize
+        } else if m == m16 {
+            self.pos += 1;
+            u16::from_be_bytes(self.be()?) as usize
+        } else if m == m16 + 1 {
+            self.pos += 1;
+            u32::from_be_bytes(self.be()?) as usize
+        } else {
+            return Err(self.wrong(what));
         };
         self.check_count(len)
     }
