@@ -507,3 +507,84 @@ async fn a_bad_body_is_one_decode_error_not_also_a_gap() {
     let s = sub.stats();
     assert_eq!((s.decode_errors, s.dropped), (1, 0), "{s:?}");
 }
+
+/// `publish` does not re-read `ZMQ_EVENTS` after sending, although a send
+/// can process the command that announces a subscription: the subscription
+/// reader must still see every (un)subscription, whether or not the
+/// publisher is busy sending when it arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_are_counted_while_publishing_flat_out() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    // Earlier subscribers stop reading; with the default RefuseForAll their
+    // full queues would stop the messages to newcomers too.
+    let config = env
+        .node_config("n")
+        .queue_depth(50)
+        .on_full_queue(cortex::transport::OnFullQueue::SkipSlowSubscriber);
+    let node = Node::new(config).await.unwrap();
+    let publisher = Arc::new(node.publisher::<Reading>("/busy").await.unwrap());
+    /// Stops the sending thread however the test ends (the runtime waits
+    /// for blocking tasks when it shuts down).
+    struct StopOnDrop(Arc<AtomicBool>);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_guard = StopOnDrop(Arc::clone(&stop));
+    let sender = {
+        let (publisher, stop) = (Arc::clone(&publisher), Arc::clone(&stop));
+        tokio::task::spawn_blocking(move || {
+            let mut id = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let msg = Reading {
+                    id,
+                    value: 0.0,
+                    label: String::new(),
+                };
+                publisher.publish(&msg).unwrap();
+                id += 1;
+            }
+            id
+        })
+    };
+    let wait_count = |want: u64| {
+        let publisher = Arc::clone(&publisher);
+        async move {
+            tokio::time::timeout(T, async {
+                while publisher.stats().subscribers != want {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "subscriber count stuck at {} (want {want})",
+                    publisher.stats().subscribers
+                )
+            })
+        }
+    };
+    let mut subscribers = Vec::new();
+    for k in 1..=6u64 {
+        let mut sub = node.subscriber::<Reading>("/busy").await.unwrap();
+        publisher.wait_for_subscribers(k, T).await.unwrap();
+        tokio::time::timeout(T, sub.recv()).await.unwrap().unwrap();
+        subscribers.push(sub);
+    }
+    subscribers.truncate(3);
+    wait_count(3).await;
+    stop.store(true, Ordering::Relaxed);
+    let sent = sender.await.unwrap();
+    assert!(sent > 0);
+    // Idle publisher: nothing is sending, only the reader can notice.
+    subscribers.push(node.subscriber::<Reading>("/busy").await.unwrap());
+    publisher.wait_for_subscribers(4, T).await.unwrap();
+    subscribers.clear();
+    wait_count(0).await;
+}

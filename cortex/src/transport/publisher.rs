@@ -114,7 +114,6 @@ struct Shared {
     dropped: AtomicU64,
     subscribers: AtomicI64,
     subscribers_changed: Notify,
-    poke: Notify,
     closed: AtomicBool,
 }
 
@@ -189,7 +188,6 @@ impl<T: Message> Publisher<T> {
             dropped: AtomicU64::new(0),
             subscribers: AtomicI64::new(0),
             subscribers_changed: Notify::new(),
-            poke: Notify::new(),
             closed: AtomicBool::new(false),
         });
         // SAFETY: `fd` is the socket's ZMQ_FD, open for as long as the socket
@@ -290,15 +288,11 @@ impl<T: Message> Publisher<T> {
                 return Err(Error::zmq(format!("sending on topic {}", shared.topic), e));
             }
         }
-        // A send can consume the ZMQ_FD edge that announced a subscription:
-        // re-read the events and wake the reader if something is waiting.
-        if socket
-            .get_events()
-            .map(|ev| ev.contains(zmq::POLLIN))
-            .unwrap_or(false)
-        {
-            shared.poke.notify_one();
-        }
+        // No `ZMQ_EVENTS` re-read here (it would cost a poll(2) per
+        // message): a send may process the command that announces a
+        // subscription, but the edge for that command reached epoll when it
+        // was signalled, and the reader re-reads the events after every wake
+        // before it clears readiness, so it sees the subscription either way.
         drop(socket);
         shared.published.fetch_add(1, Ordering::Relaxed);
         Ok(true)
@@ -407,17 +401,18 @@ async fn read_subscriptions(reader: Reader) {
         if pending {
             continue;
         }
-        tokio::select! {
-            guard = fd.readable() => match guard {
-                Ok(mut guard) => {
-                    let ready = shared.lock().get_events().map(|ev| ev.contains(zmq::POLLIN)).unwrap_or(false);
-                    if !ready {
-                        guard.clear_ready();
-                    }
+        match fd.readable().await {
+            Ok(mut guard) => {
+                let ready = shared
+                    .lock()
+                    .get_events()
+                    .map(|ev| ev.contains(zmq::POLLIN))
+                    .unwrap_or(false);
+                if !ready {
+                    guard.clear_ready();
                 }
-                Err(_) => return,
-            },
-            _ = shared.poke.notified() => {}
+            }
+            Err(_) => return,
         }
     }
 }

@@ -2,11 +2,13 @@
 //! receives and decodes, counting what goes wrong.
 
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::time::Sleep;
 
 use super::async_socket::AsyncSocket;
 use super::frame::frame_to_bytes;
@@ -23,8 +25,9 @@ pub struct SubscriberOptions {
     pub queue_depth: i32,
     /// How long to wait for the topic to be registered. Default 10 s.
     pub wait_timeout: Duration,
-    /// After this long without messages, ask discovery whether the
-    /// publisher moved (restarted on a new endpoint). Default 1 s.
+    /// After a period this long without messages, ask discovery whether the
+    /// publisher moved (restarted on a new endpoint): the check runs between
+    /// one and two periods after the last message. Default 1 s.
     pub recheck_after: Duration,
 }
 
@@ -81,13 +84,14 @@ pub struct Subscriber<T: Message> {
     options: SubscriberOptions,
     counters: Arc<SubscriberCounters>,
     last_sequence: Option<u64>,
-    /// Messages taken in a row without waiting (see `try_recv_queued`).
-    burst: u32,
+    /// Fires every `recheck_after`; a period without messages triggers a
+    /// discovery re-check. One long-lived timer instead of a timeout per
+    /// `recv` keeps timer-wheel work off the per-message path.
+    idle: Pin<Box<Sleep>>,
+    /// Whether a message arrived since `idle` was last set.
+    active: bool,
     _type: PhantomData<fn() -> T>,
 }
-
-/// Messages `recv` may take back to back before yielding to the scheduler.
-const MAX_BURST: u32 = 64;
 
 impl<T: Message> std::fmt::Debug for Subscriber<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -141,7 +145,8 @@ impl<T: Message> Subscriber<T> {
             options: options.clone(),
             counters: Arc::default(),
             last_sequence: None,
-            burst: 0,
+            idle: Box::pin(tokio::time::sleep(options.recheck_after)),
+            active: false,
             _type: PhantomData,
         })
     }
@@ -171,32 +176,22 @@ impl<T: Message> Subscriber<T> {
     /// is reconnected to.
     pub async fn recv(&mut self) -> Result<(T, Header)> {
         loop {
-            let frames = match self.try_recv_queued()? {
-                Some(frames) => frames,
-                None => {
-                    if self.burst >= MAX_BURST {
-                        // Fairness: a busy subscriber lets other tasks run.
-                        self.burst = 0;
-                        tokio::task::yield_now().await;
-                        continue;
+            let frames = tokio::select! {
+                biased;
+                frames = self.socket.recv_multipart() => frames.map_err(|e| {
+                    Error::io(format!("receiving on topic {}", self.info.name), e)
+                })?,
+                () = self.idle.as_mut() => {
+                    let quiet = !std::mem::take(&mut self.active);
+                    let next = tokio::time::Instant::now() + self.options.recheck_after;
+                    self.idle.as_mut().reset(next);
+                    if quiet {
+                        self.recheck().await;
                     }
-                    self.burst = 0;
-                    match tokio::time::timeout(
-                        self.options.recheck_after,
-                        self.socket.recv_multipart(),
-                    )
-                    .await
-                    {
-                        Ok(frames) => frames.map_err(|e| {
-                            Error::io(format!("receiving on topic {}", self.info.name), e)
-                        })?,
-                        Err(_idle) => {
-                            self.recheck().await;
-                            continue;
-                        }
-                    }
+                    continue;
                 }
             };
+            self.active = true;
             match self.decode(frames) {
                 Ok(delivery) => return Ok(delivery),
                 Err(e) => {
@@ -204,36 +199,6 @@ impl<T: Message> Subscriber<T> {
                     tracing::warn!(topic = %self.info.name, r#type = T::TYPE_NAME, error = %e, "dropping a message that could not be decoded");
                 }
             }
-        }
-    }
-
-    /// A message libzmq already holds, taken without waiting.
-    ///
-    /// Reading `ZMQ_EVENTS` first (as the waiting path does) costs a
-    /// `poll()` system call per message; when messages are queued a plain
-    /// non-blocking receive finds them without one. Receiving here can
-    /// consume a `ZMQ_FD` edge, which is harmless: the waiting path re-reads
-    /// `ZMQ_EVENTS` before it waits. Returns `None` when nothing is queued
-    /// or after [`MAX_BURST`] messages in a row (so `recv` can yield).
-    fn try_recv_queued(&mut self) -> Result<Option<Vec<zmq::Message>>> {
-        if self.burst >= MAX_BURST {
-            return Ok(None);
-        }
-        let socket = self.socket.get_ref();
-        let err = |e: zmq::Error| Error::zmq(format!("receiving on topic {}", self.info.name), e);
-        match socket.recv_msg(zmq::DONTWAIT) {
-            Ok(first) => {
-                let mut frames = Vec::with_capacity(4);
-                frames.push(first);
-                // The parts of a multipart message arrive together.
-                while socket.get_rcvmore().map_err(err)? {
-                    frames.push(socket.recv_msg(zmq::DONTWAIT).map_err(err)?);
-                }
-                self.burst += 1;
-                Ok(Some(frames))
-            }
-            Err(zmq::Error::EAGAIN) => Ok(None),
-            Err(e) => Err(err(e)),
         }
     }
 
