@@ -15,7 +15,10 @@
 //! `--only "one-way 64 B"`, `--only throughput`). Environment knobs for
 //! investigations: `BENCH_WORKERS=N` (tokio worker threads; default one per
 //! core, as `#[cortex::main]`), `BENCH_DUMP=PREFIX` (write each latency
-//! run's samples to `PREFIX.<side>.<bytes>`).
+//! run's samples to `PREFIX.<side>.<bytes>`), `BENCH_ON_FULL=skip` (cortex
+//! publishers use `OnFullQueue::SkipSlowSubscriber`), `BENCH_PEER_CPUS=LIST`
+//! (start the publisher/echo peers under `taskset -c LIST`; run the bench
+//! itself under `taskset` for the other side).
 
 #[path = "bench/common.rs"]
 mod common;
@@ -150,7 +153,7 @@ impl Plan {
             ("16 MiB", 16 * MIB),
         ];
         Plan {
-            rounds: rounds.unwrap_or(if quick { 1 } else { 3 }),
+            rounds: rounds.unwrap_or(if quick { 1 } else { 5 }),
             latency_samples: if quick { 1_000 } else { 5_000 },
             pingpong: if quick { 3_000 } else { 20_000 },
             throughput_secs: if quick { 0.6 } else { 2.0 },

@@ -79,6 +79,17 @@ fn the_good_message_decodes() {
     assert_eq!(msg, good());
 }
 
+/// Descriptor keys are compared as bytes (no UTF-8 check on the hot path):
+/// an unknown key is skipped with its value, even one that is not UTF-8.
+#[test]
+fn unknown_descriptor_keys_are_skipped_even_when_not_utf8() {
+    let data = desc(0, "|u1", &[2, 3]);
+    let data = format!("86{} a2fffe 01 a4 6e6f7465 a178", &data[2..]);
+    let m = meta(&data, &desc(1, "|b1", &[2]));
+    let (msg, _) = Frame::decode(&frames(&m, &[&[1, 2, 3, 4, 5, 6], &[1, 0]])).unwrap();
+    assert_eq!(msg, good());
+}
+
 #[test]
 fn header_length_is_checked() {
     for len in [0, 23, 25] {

@@ -133,10 +133,9 @@ impl<'a> Decoder<'a> {
     /// The OOB frame `index`, marking it used.
     pub fn oob(&mut self, index: u64) -> Result<Bytes, K> {
         let available = self.oob.len();
-        let i = usize::try_from(index)
-            .ok()
-            .filter(|i| *i < available)
-            .ok_or(K::OobIndex { index, available })?;
+        let Some(i) = usize::try_from(index).ok().filter(|i| *i < available) else {
+            return Err(K::OobIndex { index, available });
+        };
         self.used[i] = true;
         Ok(self.oob[i].clone())
     }
@@ -167,16 +166,23 @@ impl<'a> Decoder<'a> {
 
     /// The kind of the next value, without consuming it.
     pub fn peek_kind(&self) -> Result<ValueKind, K> {
-        self.buf
-            .get(self.pos)
-            .map(|m| ValueKind::of(*m))
-            .ok_or(K::Truncated)
+        match self.buf.get(self.pos) {
+            Some(m) => Ok(ValueKind::of(*m)),
+            None => Err(K::Truncated),
+        }
     }
 
+    // Here and in the readers: `let ... else` rather than `ok_or(K::...)`,
+    // which builds (and drops) an error value on every successful read.
     fn take(&mut self, n: usize) -> Result<&'a [u8], K> {
-        let end = self.pos.checked_add(n).ok_or(K::Truncated)?;
-        let s = self.buf.get(self.pos..end).ok_or(K::Truncated)?;
-        self.pos = end;
+        let Some(s) = self
+            .pos
+            .checked_add(n)
+            .and_then(|end| self.buf.get(self.pos..end))
+        else {
+            return Err(K::Truncated);
+        };
+        self.pos += n;
         Ok(s)
     }
 
@@ -228,7 +234,9 @@ impl<'a> Decoder<'a> {
 
     /// An integer in any msgpack encoding.
     pub fn read_int(&mut self) -> Result<Int, K> {
-        let m = *self.buf.get(self.pos).ok_or(K::Truncated)?;
+        let Some(&m) = self.buf.get(self.pos) else {
+            return Err(K::Truncated);
+        };
         if ValueKind::of(m) != ValueKind::Int {
             return Err(self.wrong("integer"));
         }
@@ -278,7 +286,16 @@ impl<'a> Decoder<'a> {
 
     /// A UTF-8 string, borrowed from the metadata.
     pub fn read_str(&mut self) -> Result<&'a str, K> {
-        let m = *self.buf.get(self.pos).ok_or(K::Truncated)?;
+        std::str::from_utf8(self.read_str_bytes()?).map_err(|_| K::InvalidUtf8)
+    }
+
+    /// A msgpack string's bytes, not checked for UTF-8: for comparing keys
+    /// against known names, where a match proves validity and a mismatch
+    /// is skipped anyway.
+    pub fn read_str_bytes(&mut self) -> Result<&'a [u8], K> {
+        let Some(&m) = self.buf.get(self.pos) else {
+            return Err(K::Truncated);
+        };
         let len = match m {
             0xa0..=0xbf => {
                 self.pos += 1;
@@ -290,12 +307,14 @@ impl<'a> Decoder<'a> {
             }
             _ => return Err(self.wrong("string")),
         };
-        std::str::from_utf8(self.take(len)?).map_err(|_| K::InvalidUtf8)
+        self.take(len)
     }
 
     /// A byte blob, borrowed from the metadata (bin; str is accepted too).
     pub fn read_bin(&mut self) -> Result<&'a [u8], K> {
-        let m = *self.buf.get(self.pos).ok_or(K::Truncated)?;
+        let Some(&m) = self.buf.get(self.pos) else {
+            return Err(K::Truncated);
+        };
         match m {
             0xc4..=0xc6 => {
                 self.pos += 1;
@@ -320,7 +339,9 @@ impl<'a> Decoder<'a> {
     /// A container header: `fix` is the fix-size marker base (count in the
     /// low 4 bits), `m16` the 16-bit-count marker (`m16 + 1` is 32-bit).
     fn read_container_len(&mut self, fix: u8, m16: u8, what: &'static str) -> Result<usize, K> {
-        let m = *self.buf.get(self.pos).ok_or(K::Truncated)?;
+        let Some(&m) = self.buf.get(self.pos) else {
+            return Err(K::Truncated);
+        };
         let len = if m & 0xf0 == fix {
             self.pos += 1;
             (m & 0x0f) as usize

@@ -546,6 +546,7 @@ struct ArrayDesc {
 }
 
 const OOB_KEY: &str = "__cortex_oob__";
+const OOB_KEY_BYTES: &[u8] = OOB_KEY.as_bytes();
 
 fn write_desc(
     enc: &mut Encoder,
@@ -574,11 +575,12 @@ fn read_desc(dec: &mut Decoder<'_>) -> Result<ArrayDesc, DecodeErrorKind> {
     dec.enter()?;
     let (mut kind, mut index, mut dtype, mut shape) = (None, None, None, None);
     for _ in 0..entries {
-        match dec.read_str()? {
-            OOB_KEY => kind = Some(dec.read_str()?),
-            "buffer" => index = Some(dec.read_int()?.convert::<u64>("u64")?),
-            "dtype" => dtype = Some(dec.read_str()?),
-            "shape" => {
+        // Keys as bytes: no UTF-8 check for names compared against ours.
+        match dec.read_str_bytes()? {
+            OOB_KEY_BYTES => kind = Some(dec.read_str()?),
+            b"buffer" => index = Some(dec.read_int()?.convert::<u64>("u64")?),
+            b"dtype" => dtype = Some(dec.read_str()?),
+            b"shape" => {
                 let n = dec.read_array_len()?;
                 let mut dims = Vec::with_capacity(n.min(MAX_PREALLOC));
                 for _ in 0..n {
@@ -590,14 +592,24 @@ fn read_desc(dec: &mut Decoder<'_>) -> Result<ArrayDesc, DecodeErrorKind> {
         }
     }
     dec.leave();
-    match kind.ok_or(K::MissingKey(OOB_KEY))? {
-        "numpy" => {}
-        other => return Err(K::UnknownOobKind(other.into())),
+    // `let ... else` rather than `ok_or(K::...)`: on this per-message path
+    // an eagerly built error value is built and dropped for nothing.
+    let Some(kind) = kind else {
+        return Err(K::MissingKey(OOB_KEY));
+    };
+    if kind != "numpy" {
+        return Err(K::UnknownOobKind(kind.into()));
     }
-    let index = index.ok_or(K::MissingKey("buffer"))?;
-    let dtype_str = dtype.ok_or(K::MissingKey("dtype"))?;
+    let Some(index) = index else {
+        return Err(K::MissingKey("buffer"));
+    };
+    let Some(dtype_str) = dtype else {
+        return Err(K::MissingKey("dtype"));
+    };
     let dtype = DType::parse(dtype_str).ok_or_else(|| K::UnknownDtype(dtype_str.into()))?;
-    let raw_shape = shape.ok_or(K::MissingKey("shape"))?;
+    let Some(raw_shape) = shape else {
+        return Err(K::MissingKey("shape"));
+    };
     let overflow = || K::ShapeOverflow {
         shape: raw_shape.clone(),
         itemsize: dtype.itemsize(),

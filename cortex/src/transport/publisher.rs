@@ -26,6 +26,13 @@ use crate::{Field, Message};
 /// than handing over a shared buffer.
 const MAX_INLINE_FRAME: usize = 33;
 
+/// Array frames shorter than this are copied into a libzmq-owned frame
+/// instead of lent: lending costs libzmq an allocation for the external
+/// buffer's bookkeeping plus a release callback on its I/O thread, which is
+/// more than copying a few KiB. Measured with the bench: 1 KiB throughput
+/// improves; from this size up, arrays are lent without copying.
+const COPY_ARRAYS_BELOW: usize = 8 * 1024;
+
 /// The metadata buffer's starting size never grows beyond this (a larger
 /// message simply grows its own buffer).
 const MAX_METADATA_HINT: usize = 64 * 1024;
@@ -279,9 +286,13 @@ impl<T: Message> Publisher<T> {
             }
         }
         let last = fixed.len() + oob.len() - 1; // the last frame after the topic
-        let rest = fixed
-            .into_iter()
-            .chain(oob.into_iter().map(OutFrame::from_bytes));
+        let rest = fixed.into_iter().chain(oob.into_iter().map(|data| {
+            if data.len() < COPY_ARRAYS_BELOW {
+                OutFrame::copy_from_slice(&data)
+            } else {
+                OutFrame::from_bytes(data)
+            }
+        }));
         for (i, frame) in rest.enumerate() {
             let flags = if i < last { more } else { zmq::DONTWAIT };
             if let Err((e, _)) = frame.send(&mut socket, flags) {

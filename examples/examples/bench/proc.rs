@@ -70,7 +70,14 @@ impl Peer {
     /// Starts `current_exe --role <role> <args>`.
     pub(crate) fn spawn(role: &str, args: &[(String, String)]) -> Result<Peer> {
         let exe = std::env::current_exe().map_err(|e| format!("finding the bench binary: {e}"))?;
-        let mut cmd = Command::new(exe);
+        let mut cmd = match std::env::var("BENCH_PEER_CPUS") {
+            Ok(cpus) => {
+                let mut cmd = Command::new("taskset");
+                cmd.arg("-c").arg(cpus).arg(exe);
+                cmd
+            }
+            Err(_) => Command::new(exe),
+        };
         cmd.arg("--role").arg(role);
         for (k, v) in args {
             cmd.arg(format!("--{k}")).arg(v);

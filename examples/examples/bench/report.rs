@@ -232,6 +232,25 @@ pub(crate) struct Verdict {
     pub(crate) limit: f64,
     /// Whether lower ratios are better.
     pub(crate) lower_is_better: bool,
+    /// Lowest and highest per-round ratio (round i of cortex over round i
+    /// of raw): how much the machine moved the figure.
+    pub(crate) spread: (f64, f64),
+}
+
+/// Lowest and highest of `c[i] / r[i]` over rounds.
+fn spread(c: &[f64], r: &[f64]) -> (f64, f64) {
+    let ratios: Vec<f64> = c
+        .iter()
+        .zip(r)
+        .map(|(c, r)| ratio(*c, *r))
+        .filter(|x| x.is_finite())
+        .collect();
+    if ratios.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (lo, hi)
 }
 
 impl Verdict {
@@ -248,17 +267,20 @@ impl Report {
     /// Issue 6's targets, checked against the medians.
     pub(crate) fn verdicts(&self) -> Vec<Verdict> {
         let mut out = Vec::new();
-        for s in self.latency.iter().filter(|s| !s.halved_rtt) {
+        // Ping-pong counts too: its ratios are the same halved or not.
+        for s in &self.latency {
             let (r, c) = (
                 LatencyScenario::summary(&s.raw),
                 LatencyScenario::summary(&s.cortex),
             );
             for (i, limit) in [(0, 1.25), (2, 1.5)] {
+                let per_round = |runs: &[Latency]| runs.iter().map(|l| l.us[i]).collect::<Vec<_>>();
                 out.push(Verdict {
                     what: format!("{} {}", s.name, PCTS[i]),
                     ratio: ratio(c.us[i], r.us[i]),
                     limit,
                     lower_is_better: true,
+                    spread: spread(&per_round(&s.cortex), &per_round(&s.raw)),
                 });
             }
         }
@@ -274,11 +296,14 @@ impl Report {
             } else {
                 continue;
             };
+            let per_round =
+                |runs: &[Throughput]| runs.iter().map(|t| t.gb_per_s).collect::<Vec<_>>();
             out.push(Verdict {
                 what: format!("throughput {}", s.payload),
                 ratio: ratio(c.gb_per_s, r.gb_per_s),
                 limit,
                 lower_is_better: false,
+                spread: spread(&per_round(&s.cortex), &per_round(&s.raw)),
             });
         }
         out
@@ -345,6 +370,7 @@ impl Report {
                     "target": v.what, "ratio": v.ratio,
                     "limit": format!("{} {}", if v.lower_is_better { "<=" } else { ">=" }, v.limit),
                     "met": v.met(),
+                    "per_round_ratio_min": v.spread.0, "per_round_ratio_max": v.spread.1,
                 })
             })
             .collect();
@@ -450,14 +476,19 @@ impl Report {
             );
         }
         let _ = writeln!(s, "\n### Targets (issue 6)\n");
-        let _ = writeln!(s, "| target | cortex/raw | limit | |");
-        let _ = writeln!(s, "|---|---:|---:|---|");
+        let _ = writeln!(
+            s,
+            "| target | cortex/raw (medians) | per-round range | limit | |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---|");
         for v in self.verdicts() {
             let _ = writeln!(
                 s,
-                "| {} | {:.2}× | {} {}× | {} |",
+                "| {} | {:.2}× | {:.2}–{:.2}× | {} {}× | {} |",
                 v.what,
                 v.ratio,
+                v.spread.0,
+                v.spread.1,
                 if v.lower_is_better { "≤" } else { "≥" },
                 v.limit,
                 if v.met() { "met" } else { "**missed**" }
