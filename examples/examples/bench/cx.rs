@@ -150,9 +150,18 @@ pub(crate) fn run_pub<M: BenchMsg>(
     say("ready");
     control.wait_go();
     let template = template(job.size);
+    // BENCH_BACKOFF=1: a producer that honours `Ok(false)` (queue full) by
+    // yielding its core before the next attempt. Off by default: both sides
+    // then run the same blind flat-out loop.
+    let backoff = std::env::var("BENCH_BACKOFF").is_ok_and(|v| v == "1");
     let mut error = None;
     let (attempted, _) = pace(&job, |_| match publisher.publish(&M::make(&template)) {
-        Ok(sent) => sent,
+        Ok(sent) => {
+            if !sent && backoff {
+                std::thread::yield_now();
+            }
+            sent
+        }
         Err(err) => {
             error.get_or_insert(err);
             true
