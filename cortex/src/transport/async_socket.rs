@@ -141,11 +141,7 @@ impl AsyncSocket {
     /// Receives one whole multipart message.
     pub async fn recv_multipart(&mut self) -> io::Result<Vec<zmq::Message>> {
         loop {
-            if self.ops_since_wait >= MAX_OPS_PER_WAKE {
-                // Fairness: let other tasks run, then go on.
-                self.ops_since_wait = 0;
-                tokio::task::yield_now().await;
-            }
+            self.yield_if_busy().await;
             if let Some(frames) = self.try_recv_multipart()? {
                 self.ops_since_wait += 1;
                 return Ok(frames);
@@ -158,9 +154,18 @@ impl AsyncSocket {
         }
     }
 
+    /// Fairness: after [`MAX_OPS_PER_WAKE`] operations in a row without
+    /// waiting, lets other tasks run before the next one.
+    async fn yield_if_busy(&mut self) {
+        if self.ops_since_wait >= MAX_OPS_PER_WAKE {
+            self.ops_since_wait = 0;
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// Receives one whole multipart message if one is waiting, without
     /// waiting for one.
-    pub fn try_recv_multipart(&mut self) -> io::Result<Option<Vec<zmq::Message>>> {
+    fn try_recv_multipart(&mut self) -> io::Result<Option<Vec<zmq::Message>>> {
         match self.socket.recv_msg(zmq::DONTWAIT) {
             Ok(first) => {
                 let mut frames = Vec::with_capacity(4);
@@ -179,11 +184,7 @@ impl AsyncSocket {
 
     /// Returns once `ZMQ_EVENTS` has `POLLOUT` set.
     async fn wait_writable(&mut self) -> io::Result<()> {
-        if self.ops_since_wait >= MAX_OPS_PER_WAKE {
-            // Fairness: let other tasks run; the events are read afresh below.
-            self.ops_since_wait = 0;
-            tokio::task::yield_now().await;
-        }
+        self.yield_if_busy().await;
         if self.socket.get_events()?.contains(zmq::POLLOUT) {
             self.ops_since_wait += 1;
             return Ok(());
