@@ -35,19 +35,31 @@ pub fn write_serde_field<T: serde::Serialize>(
     enc.write_serde(v).map_err(|e| e.in_field(ty, name))
 }
 
-/// Reads the array header of a message with `fields` fields.
+/// Reads the array header of a message whose fields are `fields`.
+///
+/// A count that differs from the declaration is the typical symptom of a
+/// peer whose definition has other fields (a Python class is matched by
+/// its path only): the error names the fields and what each received
+/// value is.
 pub fn begin_read(
     dec: &mut Decoder<'_>,
     ty: &'static str,
-    fields: usize,
+    fields: &'static [&'static str],
 ) -> Result<(), DecodeError> {
     let found = dec.read_array_len().map_err(|k| k.at_message(ty))?;
-    if found != fields {
-        return Err(DecodeErrorKind::Arity {
-            expected: fields,
-            found,
-        }
-        .at_message(ty));
+    if found < fields.len() {
+        let kind = DecodeErrorKind::MissingValue {
+            declared: fields,
+            found: dec.describe_values(found),
+        };
+        return Err(DecodeError::from(kind).in_field(ty, fields[found]));
+    }
+    if found > fields.len() {
+        let kind = DecodeErrorKind::ExtraValues {
+            declared: fields,
+            found: dec.describe_values(found),
+        };
+        return Err(kind.at_message(ty));
     }
     dec.enter().map_err(|k| k.at_message(ty))
 }

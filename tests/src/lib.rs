@@ -17,6 +17,39 @@ pub fn interop_json(name: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
+/// Rust declarations of the user-defined Python classes in
+/// `user_messages.json` (`robot_msgs.WheelCommand`, `robot_msgs.Scan`),
+/// as a user sharing them with Python nodes writes them.
+pub mod robot_msgs {
+    use cortex::prelude::*;
+
+    /// `robot_msgs.WheelCommand`: `left_rad_s: float`, `right_rad_s:
+    /// float`, `issued_at_ns: int`.
+    #[derive(Message, Debug, Clone, PartialEq)]
+    #[cortex(python = "robot_msgs.WheelCommand")]
+    pub struct WheelCommand {
+        /// Left wheel speed.
+        pub left_rad_s: f64,
+        /// Right wheel speed.
+        pub right_rad_s: f64,
+        /// When the command was issued.
+        pub issued_at_ns: u64,
+    }
+
+    /// `robot_msgs.Scan`: `ranges: ndarray`, `angle_min: float`,
+    /// `frame_id: str`.
+    #[derive(Message, Debug, Clone, PartialEq)]
+    #[cortex(python = "robot_msgs.Scan")]
+    pub struct Scan {
+        /// Ranges in metres.
+        pub ranges: NdArray<f32>,
+        /// Angle of the first range.
+        pub angle_min: f64,
+        /// Coordinate frame.
+        pub frame_id: String,
+    }
+}
+
 /// A private world for one test: its own temp directory (socket root) and
 /// discovery address, so tests run in parallel and leave nothing behind.
 #[derive(Debug)]
@@ -146,7 +179,7 @@ pub fn topic_info(name: &str, address: &str, node: &str) -> cortex::discovery::T
         name: name.into(),
         address: address.into(),
         message_type: "IntMessage".into(),
-        fingerprint: 0x42f8b4faa21c139a,
+        fingerprint: <cortex::messages::IntMessage as cortex::Message>::FINGERPRINT,
         publisher_node: node.into(),
     }
 }

@@ -286,8 +286,14 @@ mod fingerprints {
         assert_eq!(Pinned::FINGERPRINT, 0xdead_beef_0000_0001);
         assert_eq!(Wheel::TYPE_NAME, "Wheel");
         assert_eq!(Wheel::schema().python_path, Some("my_robot.msgs.Wheel"));
+        // What a Python node sends: the class path only,
+        // sha256("my_robot.msgs.Wheel|_field_names_cache:ClassVar,_sequence_counter:ClassVar")[..8]
+        assert_eq!(Wheel::FINGERPRINT, 0x206b_4780_d0f1_4146);
+        // Also accepted, the structural value with the fields sorted in:
         // sha256("my_robot.msgs.Wheel|_field_names_cache:ClassVar,_sequence_counter:ClassVar,name:str,speed:float,torque:numpy.ndarray | None")[..8]
-        assert_eq!(Wheel::FINGERPRINT, 0xd285_75ac_5c3c_8b1b);
+        assert_eq!(Wheel::ALTERNATE_FINGERPRINT, Some(0xd285_75ac_5c3c_8b1b));
+        assert_eq!(Pinned::ALTERNATE_FINGERPRINT, None);
+        assert_eq!(A::ALTERNATE_FINGERPRINT, None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The discovery protocol against the Python cortex's captured bytes.
 
+use cortex::Message;
 use std::path::PathBuf;
 
 use cortex::discovery::{Command, Request, Response, Status, TopicInfo};
@@ -44,7 +45,8 @@ fn camera() -> TopicInfo {
         name: "/camera/image".into(),
         address: "ipc:///tmp/cortex/topics/cam__camera_image.sock".into(),
         message_type: "ImageMessage".into(),
-        fingerprint: 0x129bed330d214dbc,
+        // The fingerprint Python sends for ImageMessage, as cortex does.
+        fingerprint: cortex::messages::ImageMessage::FINGERPRINT,
         publisher_node: "cam".into(),
     }
 }
@@ -119,7 +121,10 @@ fn vectors_decode_to_the_expected_values() {
     let topics = responses[4].topics.as_ref().unwrap();
     assert_eq!(topics.len(), 2);
     assert_eq!(topics[1].name, "/a");
-    assert_eq!(topics[1].fingerprint, 0x42f8b4faa21c139a);
+    assert_eq!(
+        topics[1].fingerprint,
+        cortex::messages::IntMessage::FINGERPRINT
+    );
     assert_eq!(topics[1].publisher_node, "n");
 }
 

@@ -176,24 +176,35 @@ fn bad_msgpack() {
     // An array header claiming 2^32-1 elements in 5 bytes.
     let err = Frame::decode(&frames("dd ffffffff", &[])).unwrap_err();
     assert!(
-        matches!(kind(&err), K::Truncated | K::Arity { .. }),
+        matches!(kind(&err), K::Truncated | K::MissingValue { .. }),
         "{err}"
     );
 }
 
 #[test]
-fn wrong_arity_names_the_type() {
-    let err = Frame::decode(&frames("93 c0 c0 c0", &[])).unwrap_err();
+fn wrong_arity_names_the_type_and_fields() {
+    let err = Frame::decode(&frames("93 c0 c3 a161", &[])).unwrap_err();
     assert_eq!(
         kind(&err),
-        &K::Arity {
-            expected: 4,
-            found: 3
+        &K::MissingValue {
+            declared: &["data", "mask", "label", "count"],
+            found: vec!["nil", "bool", "string"],
         }
     );
+    assert_eq!(
+        err.to_string(),
+        "Frame.count: no value for this field: the message carries 3 value(s) (nil, bool, string) \
+         but the type declares 4 fields (data, mask, label, count); the sender's definition has \
+         fewer fields: declare the same fields in the same order on both sides"
+    );
+    let m = meta(&desc(0, "|u1", &[2, 3]), &desc(1, "|b1", &[2]));
+    let m = format!("95{} cb3ff0000000000000", &m[2..]);
+    let err = Frame::decode(&frames(&m, &[&[0; 6], &[0, 1]])).unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with("Frame: expected an array of 4 fields, found 3"),
+        err.to_string().starts_with(
+            "Frame: the message carries 5 value(s) (ndarray, ndarray, string, integer, float) \
+             but the type declares 4 fields (data, mask, label, count): the values from position 5 on match no field"
+        ),
         "{err}"
     );
 }

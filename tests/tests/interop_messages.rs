@@ -1,21 +1,30 @@
-//! The standard messages against the Python cortex's byte-exact vectors.
+//! The standard messages and two user-defined messages against the Python
+//! cortex's byte-exact vectors (`tests/data/interop/`).
 
 use bytes::Bytes;
 use cortex::codec::Header;
 use cortex::messages::*;
-use cortex::Message;
-use cortex_tests::interop_json;
+use cortex::prelude::*;
+use cortex::Schema;
+use cortex_tests::{interop_json, robot_msgs};
 
-/// Decodes one sample as `T`, re-encodes it, and compares with the vector.
+/// Decodes one sample as `T` through the strict path (the header's
+/// fingerprint must be `T`'s), re-encodes it, and compares with the vector.
 fn roundtrip<T: Message + std::fmt::Debug>(frames: &[Bytes]) -> Result<(), String> {
-    let header = Header::from_bytes(&frames[0]).map_err(|e| e.to_string())?;
-    let msg = T::decode_body(&frames[1], &frames[2..]).map_err(|e| e.to_string())?;
-    let again = msg
-        .encode_with_header(Header {
-            fingerprint: T::FINGERPRINT,
-            ..header
-        })
-        .map_err(|e| e.to_string())?;
+    let (msg, header) = T::decode(frames).map_err(|e| e.to_string())?;
+    if header.fingerprint != T::FINGERPRINT {
+        return Err(format!(
+            "header fingerprint 0x{:016x} is not {}::FINGERPRINT 0x{:016x}",
+            header.fingerprint,
+            T::TYPE_NAME,
+            T::FINGERPRINT
+        ));
+    }
+    // `encode` stamps `T::FINGERPRINT`: it must be what Python sent.
+    let again = msg.encode(header.sequence).map_err(|e| e.to_string())?;
+    if again.header.to_bytes()[..8] != frames[0][..8] {
+        return Err("re-encoded header fingerprint differs".into());
+    }
     if again.metadata != frames[1].as_ref() {
         return Err(format!(
             "metadata differs:\n  python {}\n  rust   {}",
@@ -56,8 +65,13 @@ fn samples() -> Vec<(String, String, Vec<Bytes>)> {
         .collect()
 }
 
+fn hex_u64(v: &serde_json::Value) -> u64 {
+    let s = v.as_str().expect("hex string");
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex fingerprint")
+}
+
 #[test]
-fn every_python_sample_decodes_and_reencodes_byte_exact() {
+fn every_python_sample_decodes_strictly_and_reencodes_byte_exact() {
     let mut checked = 0;
     for (class, description, frames) in samples() {
         let result = match class.as_str() {
@@ -74,6 +88,8 @@ fn every_python_sample_decodes_and_reencodes_byte_exact() {
             "TimestampMessage" => roundtrip::<TimestampMessage>(&frames),
             "HeaderMessage" => roundtrip::<HeaderMessage>(&frames),
             "DictMessage" => roundtrip::<DictMessage>(&frames),
+            "WheelCommand" => roundtrip::<robot_msgs::WheelCommand>(&frames),
+            "Scan" => roundtrip::<robot_msgs::Scan>(&frames),
             other => panic!("sample class {other} has no Rust type"),
         };
         if let Err(e) = result {
@@ -82,113 +98,35 @@ fn every_python_sample_decodes_and_reencodes_byte_exact() {
         checked += 1;
     }
     assert_eq!(
-        checked, 18,
+        checked, 20,
         "every sample in message_frames.json was checked"
     );
 }
 
 #[test]
-fn standard_fingerprints_match_python() {
-    let json = interop_json("standard_messages.json");
-    let ours: &[(&str, u64, &str)] = &[
-        (
-            "ArrayMessage",
-            ArrayMessage::FINGERPRINT,
-            ArrayMessage::TYPE_NAME,
-        ),
-        (
-            "BytesMessage",
-            BytesMessage::FINGERPRINT,
-            BytesMessage::TYPE_NAME,
-        ),
-        (
-            "DictMessage",
-            DictMessage::FINGERPRINT,
-            DictMessage::TYPE_NAME,
-        ),
-        (
-            "FloatMessage",
-            FloatMessage::FINGERPRINT,
-            FloatMessage::TYPE_NAME,
-        ),
-        (
-            "HeaderMessage",
-            HeaderMessage::FINGERPRINT,
-            HeaderMessage::TYPE_NAME,
-        ),
-        (
-            "ImageMessage",
-            ImageMessage::FINGERPRINT,
-            ImageMessage::TYPE_NAME,
-        ),
-        ("IntMessage", IntMessage::FINGERPRINT, IntMessage::TYPE_NAME),
-        (
-            "ListMessage",
-            ListMessage::FINGERPRINT,
-            ListMessage::TYPE_NAME,
-        ),
-        (
-            "MultiArrayMessage",
-            MultiArrayMessage::FINGERPRINT,
-            MultiArrayMessage::TYPE_NAME,
-        ),
-        (
-            "PointCloudMessage",
-            PointCloudMessage::FINGERPRINT,
-            PointCloudMessage::TYPE_NAME,
-        ),
-        (
-            "PoseMessage",
-            PoseMessage::FINGERPRINT,
-            PoseMessage::TYPE_NAME,
-        ),
-        (
-            "StringMessage",
-            StringMessage::FINGERPRINT,
-            StringMessage::TYPE_NAME,
-        ),
-        (
-            "TimestampMessage",
-            TimestampMessage::FINGERPRINT,
-            TimestampMessage::TYPE_NAME,
-        ),
-        (
-            "TransformMessage",
-            TransformMessage::FINGERPRINT,
-            TransformMessage::TYPE_NAME,
-        ),
-    ];
-    let mut matched = 0;
-    for entry in json["standard_messages"].as_array().expect("list") {
-        let class = entry["class"].as_str().expect("class");
-        let want = u64::from_str_radix(
-            entry["fingerprint"]
-                .as_str()
-                .expect("fp")
-                .trim_start_matches("0x"),
-            16,
-        )
-        .expect("hex fingerprint");
-        match ours.iter().find(|(c, ..)| *c == class) {
-            Some((_, fp, name)) => {
-                assert_eq!(
-                    *fp, want,
-                    "{class}: fingerprint 0x{fp:016x} != python 0x{want:016x}"
-                );
-                assert_eq!(*name, class, "advertised type name");
-                matched += 1;
-            }
-            // Tensor messages carry torch tensors, which Rust has no type for.
-            None => assert!(class.contains("Tensor"), "{class} has no Rust equivalent"),
-        }
-    }
-    assert_eq!(matched, ours.len());
+fn user_message_samples_decode_to_the_python_values() {
+    let all = samples();
+    let frames = |class: &str| {
+        all.iter()
+            .find(|(c, ..)| c == class)
+            .map(|(.., f)| f.clone())
+            .unwrap_or_else(|| panic!("a {class} sample"))
+    };
+    let (wheel, _) = robot_msgs::WheelCommand::decode(&frames("WheelCommand")).unwrap();
+    assert_eq!(wheel.left_rad_s, 1.5);
+    assert_eq!(wheel.right_rad_s, -0.25);
+    assert_eq!(wheel.issued_at_ns, 0x1797_9cfe_3d85_cd15);
+    let (scan, _) = robot_msgs::Scan::decode(&frames("Scan")).unwrap();
+    assert_eq!(&*scan.ranges, &[0.5, 1.0, 2.5][..]);
+    assert_eq!(scan.ranges.shape(), &[3]);
+    assert_eq!(scan.angle_min, -1.57);
+    assert_eq!(scan.frame_id, "laser");
 }
 
-#[test]
-fn field_order_matches_python() {
-    let json = interop_json("standard_messages.json");
-    let schemas = [
+/// `T::schema()` of every Rust type with a Python counterpart: its type
+/// name is the Python class name, and it carries both fingerprints.
+fn ours() -> Vec<&'static Schema> {
+    vec![
         ArrayMessage::schema(),
         BytesMessage::schema(),
         DictMessage::schema(),
@@ -203,14 +141,84 @@ fn field_order_matches_python() {
         StringMessage::schema(),
         TimestampMessage::schema(),
         TransformMessage::schema(),
-    ];
-    for schema in schemas {
-        let entry = json["standard_messages"]
+        robot_msgs::WheelCommand::schema(),
+        robot_msgs::Scan::schema(),
+    ]
+}
+
+/// Every entry of `standard_messages.json` and `user_messages.json`.
+fn python_classes() -> Vec<serde_json::Value> {
+    let standard = interop_json("standard_messages.json");
+    let user = interop_json("user_messages.json");
+    let mut all = standard["standard_messages"]
+        .as_array()
+        .expect("list")
+        .clone();
+    all.extend(
+        user["user_messages"]
             .as_array()
             .expect("list")
             .iter()
-            .find(|e| e["class"] == schema.type_name)
-            .expect("class listed");
+            .cloned(),
+    );
+    all
+}
+
+#[test]
+fn fingerprints_are_the_ones_python_sends_and_the_structural_ones_are_accepted() {
+    let ours = ours();
+    let mut matched = 0;
+    for entry in python_classes() {
+        let class = entry["class"].as_str().expect("class");
+        let wire = hex_u64(&entry["fingerprint"]);
+        let structural = hex_u64(&entry["structural_fingerprint"]);
+        let Some(schema) = ours.iter().find(|s| s.type_name == class) else {
+            // Tensor messages carry torch tensors, which Rust has no type for.
+            assert!(class.contains("Tensor"), "{class} has no Rust equivalent");
+            continue;
+        };
+        let fp = schema.fingerprint;
+        assert_eq!(
+            fp, wire,
+            "{class}: FINGERPRINT 0x{fp:016x} != the wire value 0x{wire:016x}"
+        );
+        assert_eq!(
+            schema.alternate_fingerprint,
+            Some(structural),
+            "{class}: ALTERNATE_FINGERPRINT is not the structural value 0x{structural:016x}"
+        );
+        assert_eq!(
+            schema.python_path,
+            entry["python_path"].as_str(),
+            "{class}: python path"
+        );
+        assert!(schema.accepts(wire) && schema.accepts(structural));
+        matched += 1;
+    }
+    assert_eq!(matched, ours.len(), "every Rust type was compared");
+}
+
+#[test]
+fn the_wire_fingerprint_is_the_hash_of_the_class_path_only() {
+    for entry in python_classes() {
+        let canonical = entry["canonical"].as_str().expect("canonical");
+        let path = entry["python_path"].as_str().expect("python_path");
+        assert_eq!(
+            canonical,
+            format!("{path}|_field_names_cache:ClassVar,_sequence_counter:ClassVar"),
+            "the vectors' wire canonical string has no fields"
+        );
+    }
+}
+
+#[test]
+fn field_order_matches_python() {
+    let ours = ours();
+    for entry in python_classes() {
+        let class = entry["class"].as_str().expect("class");
+        let Some(schema) = ours.iter().find(|s| s.type_name == class) else {
+            continue;
+        };
         let python: Vec<&str> = entry["fields_in_order"]
             .as_array()
             .expect("fields")
@@ -218,30 +226,95 @@ fn field_order_matches_python() {
             .map(|f| f["name"].as_str().expect("name"))
             .collect();
         let rust: Vec<&str> = schema.fields.iter().map(|f| f.name).collect();
-        assert_eq!(rust, python, "{}", schema.type_name);
+        assert_eq!(rust, python, "{class}");
     }
 }
 
-/// The sample headers carry fingerprints that are not SHA-256 of the
-/// canonical strings in `standard_messages.json` (see the closing note of
-/// issue 2). This test pins that fact so a regenerated vector set is noticed.
+/// A receiver of a Python-rule type takes both Python values and refuses
+/// anything else, naming both fingerprints.
 #[test]
-fn sample_header_fingerprints_are_recorded() {
+fn strict_decode_accepts_the_structural_fingerprint_and_nothing_else() {
     let (_, _, frames) = samples()
         .into_iter()
         .find(|(c, ..)| c == "IntMessage")
         .expect("IntMessage sample");
-    let header = Header::from_bytes(&frames[0]).expect("24-byte header");
-    assert_eq!(header.sequence, 7);
-    assert_eq!(header.fingerprint, 0xde80_ce01_9666_06c9);
-    assert_ne!(header.fingerprint, IntMessage::FINGERPRINT);
-    // A strict decode therefore refuses the sample, naming both fingerprints.
-    let err = IntMessage::decode(&frames).expect_err("fingerprint differs");
+    let restamp = |fingerprint: u64| {
+        let header = Header::from_bytes(&frames[0]).expect("24-byte header");
+        let mut f = frames.clone();
+        f[0] = Bytes::copy_from_slice(
+            &Header {
+                fingerprint,
+                ..header
+            }
+            .to_bytes(),
+        );
+        f
+    };
+    let structural = IntMessage::ALTERNATE_FINGERPRINT.expect("a Python-rule type");
+    let (msg, header) = IntMessage::decode(&restamp(structural)).expect("structural accepted");
+    assert_eq!(msg.data, -42);
+    assert_eq!(header.fingerprint, structural);
+
+    let err = IntMessage::decode(&restamp(0x1234)).expect_err("another fingerprint");
     let text = err.to_string();
     assert!(
         text.contains("IntMessage")
-            && text.contains("42f8b4faa21c139a")
-            && text.contains("de80ce01966606c9"),
+            && text.contains(&format!("{:016x}", IntMessage::FINGERPRINT))
+            && text.contains("0000000000001234"),
         "{text}"
     );
+}
+
+/// Both fingerprints are `const`s of the type (usable in const context),
+/// and `accepts_fingerprint` takes exactly these two.
+#[test]
+fn python_rule_constants_of_image_message() {
+    const WIRE: u64 = ImageMessage::FINGERPRINT;
+    const STRUCTURAL: Option<u64> = ImageMessage::ALTERNATE_FINGERPRINT;
+    assert_eq!(WIRE, 0xa51d_d7f8_9094_2cad);
+    assert_eq!(STRUCTURAL, Some(0x129b_ed33_0d21_4dbc));
+    assert!(ImageMessage::accepts_fingerprint(WIRE));
+    assert!(ImageMessage::accepts_fingerprint(0x129b_ed33_0d21_4dbc));
+    assert!(!ImageMessage::accepts_fingerprint(IntMessage::FINGERPRINT));
+}
+
+/// The repository's copy of the vectors is the workplace's ground truth,
+/// `../shared/interop/` next to the checkout (or `CORTEX_SHARED_INTEROP`),
+/// byte for byte, whenever that folder exists. A fresh clone without it
+/// has only its copy to test against, and says so.
+#[test]
+fn the_vectors_are_a_faithful_copy_of_the_shared_ones() {
+    let shared = std::env::var_os("CORTEX_SHARED_INTEROP")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| cortex_tests::interop_dir().join("../../../../shared/interop"));
+    let Ok(shared) = shared.canonicalize() else {
+        eprintln!(
+            "no shared vectors at {}: only the repository's copy is tested",
+            shared.display()
+        );
+        return;
+    };
+    let list = |dir: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let ours = cortex_tests::interop_dir();
+    assert_eq!(
+        list(&ours),
+        list(&shared),
+        "tests/data/interop/ and {} hold other files: copy them over",
+        shared.display()
+    );
+    for name in list(&shared) {
+        assert!(
+            std::fs::read(shared.join(&name)).unwrap() == std::fs::read(ours.join(&name)).unwrap(),
+            "tests/data/interop/{name} differs from {}: copy it over (cp {}/* tests/data/interop/)",
+            shared.join(&name).display(),
+            shared.display()
+        );
+    }
 }

@@ -13,7 +13,7 @@ pub(super) fn expand(plan: &Plan<'_>) -> TokenStream {
     let p = quote!(::cortex::__private);
 
     let fingerprint = match plan.rule {
-        FingerprintRule::Fixed(fp) => quote!(#fp),
+        FingerprintRule::Fixed(fp) | FingerprintRule::Python { wire: fp, .. } => quote!(#fp),
         FingerprintRule::Native(base) => {
             let hashes = plan.fields.iter().map(|f| {
                 let ty = f.ty;
@@ -27,6 +27,12 @@ pub(super) fn expand(plan: &Plan<'_>) -> TokenStream {
             });
             quote!(#p::combine(#base, &[#(#hashes),*]))
         }
+    };
+    let alternate = match plan.rule {
+        FingerprintRule::Python { structural, .. } => {
+            quote!(::core::option::Option::Some(#structural))
+        }
+        _ => quote!(::core::option::Option::None),
     };
     let python_path = match &plan.python_path {
         Some(path) => quote!(::core::option::Option::Some(#path)),
@@ -64,11 +70,13 @@ pub(super) fn expand(plan: &Plan<'_>) -> TokenStream {
         }
     });
     let members = plan.fields.iter().map(|f| f.ident);
+    let names = plan.fields.iter().map(|f| &f.name);
 
     quote! {
         #[automatically_derived]
         impl #p::Message for #ident {
             const FINGERPRINT: u64 = #fingerprint;
+            const ALTERNATE_FINGERPRINT: ::core::option::Option<u64> = #alternate;
             const TYPE_NAME: &'static str = #type_name;
 
             fn schema() -> &'static #p::Schema {
@@ -76,6 +84,7 @@ pub(super) fn expand(plan: &Plan<'_>) -> TokenStream {
                 __CORTEX_SCHEMA.get_or_init(|| #p::Schema {
                     type_name: #type_name,
                     fingerprint: <Self as #p::Message>::FINGERPRINT,
+                    alternate_fingerprint: <Self as #p::Message>::ALTERNATE_FINGERPRINT,
                     python_path: #python_path,
                     fields: #p::vec![#(#schema_fields),*],
                 })
@@ -97,7 +106,7 @@ pub(super) fn expand(plan: &Plan<'_>) -> TokenStream {
             }
 
             fn read(__cortex_dec: &mut #p::Decoder<'_>) -> ::core::result::Result<Self, #p::DecodeError> {
-                #p::begin_read(__cortex_dec, #type_name, #n)?;
+                #p::begin_read(__cortex_dec, #type_name, &[#(#names),*])?;
                 #(#reads)*
                 #p::end_read(__cortex_dec);
                 ::core::result::Result::Ok(Self { #(#members),* })

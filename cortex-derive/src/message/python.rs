@@ -6,8 +6,11 @@ use crate::fingerprint;
 
 /// How the fingerprint is obtained.
 pub(super) enum FingerprintRule {
-    /// Known at macro time (Python rule or explicit override).
+    /// Known at macro time (explicit override).
     Fixed(u64),
+    /// The Python rule: the fingerprint a Python cortex node sends, and the
+    /// structural one receivers also accept.
+    Python { wire: u64, structural: u64 },
     /// Native rule: this base, folded with each field type's hash in a const.
     Native(u64),
 }
@@ -65,7 +68,8 @@ pub(super) fn plan<'a>(cx: &mut Ctxt, c: Container<'a>) -> Option<Plan<'a>> {
                     cx.error_spanned_by(
                         f.ty,
                         format!(
-                            "cannot infer the Python annotation of field `{}` for the Python fingerprint rule; \
+                            "cannot infer the Python annotation of field `{}`, which the Python rule's structural \
+                             fingerprint (also accepted from Python peers) needs; \
                              add #[cortex(python_type = \"...\")] with the annotation as written in the Python class",
                             p.name
                         ),
@@ -74,7 +78,10 @@ pub(super) fn plan<'a>(cx: &mut Ctxt, c: Container<'a>) -> Option<Plan<'a>> {
                 Some((p.name.clone(), ty?))
             })
             .collect();
-        FingerprintRule::Fixed(fingerprint::python(&path.value, &spelled).1)
+        FingerprintRule::Python {
+            wire: fingerprint::python_wire(&path.value),
+            structural: fingerprint::python_structural(&path.value, &spelled),
+        }
     } else {
         for f in &c.fields {
             if let Some(t) = &f.attrs.python_type {

@@ -31,7 +31,7 @@ fn known_schema(fingerprint: u64) -> Option<&'static Schema> {
     ];
     all.into_iter()
         .map(|s| s())
-        .find(|s| s.fingerprint == fingerprint)
+        .find(|s| s.accepts(fingerprint))
 }
 
 /// A SUB socket on `topic`, found through `client`.

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::error::DecodeErrorKind as K;
+use super::OOB_KEY;
 
 /// How deep values may nest before the decoder refuses (stack safety).
 pub const MAX_DEPTH: usize = 64;
@@ -199,11 +200,59 @@ impl<'a> Decoder<'a> {
     fn wrong(&self, expected: &'static str) -> K {
         K::WrongType {
             expected,
-            found: self
-                .peek_kind()
-                .map(ValueKind::name)
-                .unwrap_or("end of data"),
+            found: self.describe_next(),
         }
+    }
+
+    /// What the next value is, for error messages: its msgpack kind, or
+    /// `ndarray` for an array descriptor map.
+    pub fn describe_next(&self) -> &'static str {
+        match self.peek_kind() {
+            Ok(ValueKind::Map) if self.at_array_descriptor() == Ok(true) => "ndarray",
+            Ok(kind) => kind.name(),
+            Err(_) => "end of data",
+        }
+    }
+
+    /// Whether the next value is an array descriptor: a map with the
+    /// [`OOB_KEY`] key. Reads ahead without moving the position.
+    pub fn at_array_descriptor(&self) -> Result<bool, K> {
+        let mut probe = Decoder {
+            buf: &self.buf[self.pos..],
+            pos: 0,
+            oob: &[],
+            used: Vec::new(),
+            depth: self.depth,
+        };
+        let n = probe.read_map_len()?;
+        for _ in 0..n {
+            // Keys as bytes: a non-UTF-8 key is not ours, not an error.
+            let is_oob_key = if probe.peek_kind()? == ValueKind::Str {
+                probe.read_str_bytes()? == OOB_KEY.as_bytes()
+            } else {
+                probe.skip_value()?;
+                false
+            };
+            if is_oob_key {
+                return Ok(true);
+            }
+            probe.skip_value()?;
+        }
+        Ok(false)
+    }
+
+    /// What each of the next `n` values is (see
+    /// [`describe_next`](Self::describe_next)), skipping them; stops at the
+    /// first value that cannot be skipped. For error messages only.
+    pub fn describe_values(&mut self, n: usize) -> Vec<&'static str> {
+        let mut out = Vec::with_capacity(n.min(MAX_PREALLOC));
+        for _ in 0..n {
+            out.push(self.describe_next());
+            if self.skip_value().is_err() {
+                break;
+            }
+        }
+        out
     }
 
     /// Consumes a nil if the next value is nil.

@@ -102,13 +102,30 @@ pub enum DecodeErrorKind {
         /// What the metadata holds.
         found: &'static str,
     },
-    /// The top-level or a nested array has the wrong number of elements.
-    #[error("expected an array of {expected} fields, found {found}: sender and receiver disagree on the field list")]
-    Arity {
-        /// Fields in the receiver's definition.
-        expected: usize,
-        /// Elements in the received array.
-        found: usize,
+    /// The message carries fewer values than its type declares fields: the
+    /// error is located at the first field left without a value.
+    #[error(
+        "no value for this field: the message carries {} value(s) ({}) but the type declares {} fields ({}); \
+         the sender's definition has fewer fields: declare the same fields in the same order on both sides",
+        .found.len(), .found.join(", "), .declared.len(), .declared.join(", ")
+    )]
+    MissingValue {
+        /// The receiver's fields, in declaration order.
+        declared: &'static [&'static str],
+        /// What each received value is (`float`, `string`, `ndarray`, ...).
+        found: Vec<&'static str>,
+    },
+    /// The message carries more values than its type declares fields.
+    #[error(
+        "the message carries {} value(s) ({}) but the type declares {} fields ({}): the values from position {} on match no field; \
+         the sender's definition has more fields: declare the same fields in the same order on both sides",
+        .found.len(), .found.join(", "), .declared.len(), .declared.join(", "), .declared.len() + 1
+    )]
+    ExtraValues {
+        /// The receiver's fields, in declaration order.
+        declared: &'static [&'static str],
+        /// What each received value is (`float`, `string`, `ndarray`, ...).
+        found: Vec<&'static str>,
     },
     /// A fixed-size array field got another length.
     #[error("expected {expected} elements, found {found}")]

@@ -19,6 +19,10 @@ pub use header::Header;
 
 use bytes::Bytes;
 
+/// The key that marks a metadata map as an array descriptor:
+/// `{"__cortex_oob__": "numpy", "buffer": i, "dtype": "<f4", "shape": [..]}`.
+pub const OOB_KEY: &str = "__cortex_oob__";
+
 /// One message's frames after encoding, ready to be sent after the topic frame.
 #[derive(Debug, Clone)]
 pub struct EncodedMessage {

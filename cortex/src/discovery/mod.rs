@@ -36,7 +36,7 @@
 //!         name: "/camera/image".into(),
 //!         address: "ipc:///tmp/cortex-demo/camera.sock".into(),
 //!         message_type: "ImageMessage".into(),
-//!         fingerprint: 0x129bed330d214dbc,
+//!         fingerprint: 0xa51dd7f890942cad, // ImageMessage::FINGERPRINT
 //!         publisher_node: "cam".into(),
 //!     })
 //!     .await?;

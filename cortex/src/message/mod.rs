@@ -29,15 +29,35 @@ use crate::codec::{
 /// On the wire a message is a msgpack array of its field values in
 /// declaration order, plus one out-of-band frame per array field.
 pub trait Message: Field + Send + 'static {
-    /// The 64-bit type fingerprint carried in every header; receivers reject
-    /// messages whose fingerprint differs.
+    /// The 64-bit type fingerprint carried in every header and discovery
+    /// record this type publishes; receivers reject messages whose
+    /// fingerprint is neither this nor
+    /// [`ALTERNATE_FINGERPRINT`](Self::ALTERNATE_FINGERPRINT).
     const FINGERPRINT: u64;
+    /// A second fingerprint receivers accept for this type, never sent.
+    ///
+    /// For a `#[cortex(python = "...")]` type it is the Python cortex's
+    /// *structural* fingerprint (class path plus field names and types):
+    /// Python nodes send the path-only value today
+    /// ([`FINGERPRINT`](Self::FINGERPRINT)), and a Python cortex that
+    /// computes its fingerprint after `@dataclass` would send this one.
+    /// `None` for every other type.
+    const ALTERNATE_FINGERPRINT: Option<u64> = None;
     /// The type's name as advertised to discovery (the Python class name
     /// for Python-compatible types).
     const TYPE_NAME: &'static str;
 
     /// Field names and types, in order, for tools to print.
     fn schema() -> &'static Schema;
+
+    /// Whether a header or discovery record carrying `fingerprint` is of
+    /// this type: [`FINGERPRINT`](Self::FINGERPRINT) or
+    /// [`ALTERNATE_FINGERPRINT`](Self::ALTERNATE_FINGERPRINT).
+    #[inline]
+    fn accepts_fingerprint(fingerprint: u64) -> bool {
+        fingerprint == Self::FINGERPRINT
+            || matches!(Self::ALTERNATE_FINGERPRINT, Some(alt) if alt == fingerprint)
+    }
 
     /// Encodes `self` with a header stamped now.
     fn encode(&self, sequence: u64) -> Result<EncodedMessage, EncodeError> {
@@ -70,7 +90,7 @@ pub trait Message: Field + Send + 'static {
             }
         };
         let header = Header::from_bytes(header_frame)?;
-        if header.fingerprint != Self::FINGERPRINT {
+        if !Self::accepts_fingerprint(header.fingerprint) {
             return Err(DecodeError::FingerprintMismatch {
                 expected_type: Self::TYPE_NAME,
                 expected: Self::FINGERPRINT,

@@ -19,7 +19,8 @@ use bytes::Bytes;
 use super::fingerprint::{combine, hash_str};
 use super::Field;
 use crate::codec::{
-    DecodeError, DecodeErrorKind, DecodeErrorKind as K, Decoder, EncodeError, Encoder, MAX_PREALLOC,
+    DecodeError, DecodeErrorKind, DecodeErrorKind as K, Decoder, EncodeError, Encoder,
+    MAX_PREALLOC, OOB_KEY,
 };
 
 #[cfg(not(target_endian = "little"))]
@@ -545,7 +546,6 @@ struct ArrayDesc {
     shape: Vec<usize>,
 }
 
-const OOB_KEY: &str = "__cortex_oob__";
 const OOB_KEY_BYTES: &[u8] = OOB_KEY.as_bytes();
 
 fn write_desc(
@@ -637,28 +637,6 @@ fn read_desc(dec: &mut Decoder<'_>) -> Result<ArrayDesc, DecodeErrorKind> {
         dtype,
         shape,
     })
-}
-
-/// Whether the map at the decoder's position is an array descriptor
-/// (has the `__cortex_oob__` key). Leaves the position unchanged.
-pub(crate) fn is_array_desc(dec: &mut Decoder<'_>) -> Result<bool, DecodeErrorKind> {
-    let mark = dec.mark();
-    let n = dec.read_map_len();
-    let result = n.and_then(|n| {
-        for _ in 0..n {
-            if dec.peek_kind()? == crate::codec::ValueKind::Str {
-                if dec.read_str()? == OOB_KEY {
-                    return Ok(true);
-                }
-            } else {
-                dec.skip_value()?;
-            }
-            dec.skip_value()?;
-        }
-        Ok(false)
-    });
-    dec.rewind(mark);
-    result
 }
 
 /// Reads an array descriptor of any dtype.

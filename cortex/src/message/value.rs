@@ -1,7 +1,7 @@
 //! A dynamically typed msgpack value, for Python `dict`/`list`/`Any` fields.
 
 use super::fingerprint::hash_str;
-use super::ndarray::{is_array_desc, read_dyn};
+use super::ndarray::read_dyn;
 use super::{DynArray, Field};
 use crate::codec::{
     DecodeError, DecodeErrorKind, Decoder, EncodeError, Encoder, Int, ValueKind, MAX_PREALLOC,
@@ -171,7 +171,7 @@ fn read_value(dec: &mut Decoder<'_>) -> Result<Value, DecodeErrorKind> {
             dec.leave();
             Value::List(items)
         }
-        ValueKind::Map if is_array_desc(dec)? => Value::NdArray(read_dyn(dec)?),
+        ValueKind::Map if dec.at_array_descriptor()? => Value::NdArray(read_dyn(dec)?),
         ValueKind::Map => {
             let n = dec.read_map_len()?;
             dec.enter()?;

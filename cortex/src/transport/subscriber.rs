@@ -231,7 +231,7 @@ impl<T: Message> Subscriber<T> {
             return Err(decode_err(DecodeError::MissingFrames { found }));
         };
         let header = Header::from_bytes(&header).map_err(decode_err)?;
-        if header.fingerprint != T::FINGERPRINT {
+        if !T::accepts_fingerprint(header.fingerprint) {
             return Err(decode_err(DecodeError::FingerprintMismatch {
                 expected_type: T::TYPE_NAME,
                 expected: T::FINGERPRINT,
@@ -295,7 +295,7 @@ impl<T: Message> Subscriber<T> {
 }
 
 fn check_type<T: Message>(info: &TopicInfo) -> Result<()> {
-    if info.fingerprint == T::FINGERPRINT {
+    if T::accepts_fingerprint(info.fingerprint) {
         Ok(())
     } else {
         Err(Error::TypeMismatch {
