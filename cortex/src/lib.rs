@@ -54,16 +54,19 @@ pub use zmq;
 /// fingerprint and a schema.
 ///
 /// Container options, in `#[cortex(...)]`:
-/// - `python = "pkg.module.Class"`: use the Python cortex's fingerprint rule
-///   for that class (for interop with Python types); the advertised type name
-///   becomes `Class`.
+/// - `python = "pkg.module.Class"`: the fingerprint a Python cortex node
+///   sends for that class (a hash of the path only), and, as
+///   [`Message::ALTERNATE_FINGERPRINT`], the structural one (path plus
+///   fields) a fixed Python cortex would send; the advertised type name
+///   becomes `Class`. Fields are not covered: a Python class with other
+///   fields fails at decode, naming the field.
 /// - `fingerprint = 0x...`: an explicit fingerprint.
 ///
 /// Field options:
 /// - `serde`: encode the field through serde (any `Serialize + Deserialize`
 ///   type; structs become msgpack maps).
-/// - `python_type = "..."`: the Python annotation used by the Python rule
-///   when it can't be inferred from the Rust type.
+/// - `python_type = "..."`: the field's Python annotation, for the
+///   structural fingerprint, when it can't be inferred from the Rust type.
 ///
 /// ```compile_fail
 /// use cortex::prelude::*;

@@ -35,7 +35,9 @@ async fn tick(ctx: Ctx) -> cortex::Result<()> {
             height: 48,
         },
     )?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     ctx.publish(
         &WHEELS,
         WheelCommand {

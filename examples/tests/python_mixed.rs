@@ -175,15 +175,11 @@ async fn python_publisher_feeds_the_rust_listener_example_through_a_python_daemo
     // The `ImageMessage mono8 2x2` and `WheelCommand` samples, sequences 0..3.
     for seq in 0..3 {
         assert!(
-            camera_lines.contains(&&format!(
-                "/camera seq {seq}: 2x2 mono8 (|u1), mean 111.8"
-            )),
+            camera_lines.contains(&&format!("/camera seq {seq}: 2x2 mono8 (|u1), mean 111.8")),
             "{lines:?}"
         );
         assert!(
-            wheel_lines.contains(&&format!(
-                "/wheels seq {seq}: left +1.50 right -0.25 rad/s"
-            )),
+            wheel_lines.contains(&&format!("/wheels seq {seq}: left +1.50 right -0.25 rad/s")),
             "{lines:?}"
         );
     }
