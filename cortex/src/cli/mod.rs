@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch.
 
 mod discovery;
+mod output;
 mod topic;
 mod watch;
 
@@ -49,6 +50,8 @@ pub(crate) fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`... | head -2`): done.
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::output::outln;
+
 use cortex::discovery::{Client, ClientConfig, DEFAULT_ADDRESS};
 
 /// Subcommands of `cortex topic`.
@@ -95,7 +97,7 @@ pub(crate) async fn run(command: Command) -> Result<(), cortex::Error> {
         Command::List(target) => {
             let topics = target.client().list().await?;
             if topics.is_empty() {
-                println!("no topics registered at {}", target.address);
+                outln!("no topics registered at {}", target.address)?;
                 return Ok(());
             }
             let width = topics
@@ -110,23 +112,26 @@ pub(crate) async fn run(command: Command) -> Result<(), cortex::Error> {
                 .max()
                 .unwrap_or(0)
                 .max(4);
-            println!("{:width$}  {:type_width$}  NODE / ADDRESS", "TOPIC", "TYPE");
+            outln!("{:width$}  {:type_width$}  NODE / ADDRESS", "TOPIC", "TYPE")?;
             for t in topics {
-                println!(
+                outln!(
                     "{:width$}  {:type_width$}  {} {}",
-                    t.name, t.message_type, t.publisher_node, t.address
-                );
+                    t.name,
+                    t.message_type,
+                    t.publisher_node,
+                    t.address
+                )?;
             }
             Ok(())
         }
         Command::Info { name, target } => {
             match target.client().lookup(&name).await? {
                 Some(t) => {
-                    println!("name:           {}", t.name);
-                    println!("address:        {}", t.address);
-                    println!("message_type:   {}", t.message_type);
-                    println!("fingerprint:    {:#018x}", t.fingerprint);
-                    println!("publisher_node: {}", t.publisher_node);
+                    outln!("name:           {}", t.name)?;
+                    outln!("address:        {}", t.address)?;
+                    outln!("message_type:   {}", t.message_type)?;
+                    outln!("fingerprint:    {:#018x}", t.fingerprint)?;
+                    outln!("publisher_node: {}", t.publisher_node)?;
                 }
                 None => {
                     return Err(cortex::Error::Config(format!(

@@ -9,7 +9,10 @@ use cortex::discovery::{Client, TopicInfo};
 use cortex::messages::*;
 use cortex::transport::async_socket::AsyncSocket;
 use cortex::transport::frame::frame_to_bytes;
+use cortex::transport::SequenceTracker;
 use cortex::{Error, Message, Result, Schema};
+
+use super::output::outln;
 
 /// Field names for the types this tool knows (the standard messages).
 fn known_schema(fingerprint: u64) -> Option<&'static Schema> {
@@ -84,18 +87,19 @@ pub(crate) async fn echo(client: &Client, topic: &str, count: u64, wait: Duratio
         };
         match DynamicMessage::decode(&frames) {
             Ok(msg) => {
-                println!(
+                outln!(
                     "--- seq {} stamp {} ns",
-                    msg.header.sequence, msg.header.timestamp_ns
-                );
+                    msg.header.sequence,
+                    msg.header.timestamp_ns
+                )?;
                 for (i, value) in msg.fields.iter().enumerate() {
                     match schema.and_then(|s| s.fields.get(i)) {
-                        Some(field) => println!("{}: {value}", field.name),
-                        None => println!("[{i}]: {value}"),
+                        Some(field) => outln!("{}: {value}", field.name)?,
+                        None => outln!("[{i}]: {value}")?,
                     }
                 }
             }
-            Err(e) => println!("--- undecodable message: {e}"),
+            Err(e) => outln!("--- undecodable message: {e}")?,
         }
         printed += 1;
     }
@@ -115,7 +119,7 @@ pub(crate) async fn hz(
         "measuring {topic} ({}) from {}",
         info.message_type, info.address
     );
-    let mut last_seq: Option<u64> = None;
+    let mut sequence = SequenceTracker::new();
     let (mut n, mut gaps, mut done) = (0u64, 0u64, 0u64);
     let mut start = Instant::now();
     loop {
@@ -129,18 +133,15 @@ pub(crate) async fn hz(
                 .and_then(|h| cortex::Header::from_bytes(h).ok())
                 .map(|h| h.sequence)
             {
-                if let Some(last) = last_seq {
-                    gaps += seq.saturating_sub(last + 1);
-                }
-                last_seq = Some(seq);
+                gaps += SequenceTracker::lost(sequence.observe(seq));
             }
             continue;
         }
         let secs = start.elapsed().as_secs_f64();
-        println!(
+        outln!(
             "{topic}: {:.2} msg/s ({n} in {secs:.2} s), lost {gaps}",
             n as f64 / secs
-        );
+        )?;
         done += 1;
         if reports != 0 && done >= reports {
             return Ok(());

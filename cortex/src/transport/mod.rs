@@ -4,6 +4,7 @@ pub mod async_socket;
 mod endpoint;
 pub mod frame;
 mod publisher;
+mod sequence;
 mod sockopt;
 mod subscriber;
 
@@ -11,4 +12,5 @@ pub use endpoint::{
     socket_file_name, Transport, DEFAULT_SOCKET_ROOT, MAX_IPC_PATH, SOCKET_ROOT_ENV,
 };
 pub use publisher::{OnFullQueue, Publisher, PublisherOptions, PublisherStats};
+pub use sequence::{SequenceEvent, SequenceTracker};
 pub use subscriber::{Subscriber, SubscriberCounters, SubscriberOptions, SubscriberStats};

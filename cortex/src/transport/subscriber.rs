@@ -12,6 +12,7 @@ use tokio::time::Sleep;
 
 use super::async_socket::AsyncSocket;
 use super::frame::frame_to_bytes;
+use super::sequence::{SequenceEvent, SequenceTracker};
 use crate::codec::{DecodeError, Header};
 use crate::discovery::{Client, TopicInfo};
 use crate::error::{Error, Result};
@@ -83,7 +84,7 @@ pub struct Subscriber<T: Message> {
     info: TopicInfo,
     options: SubscriberOptions,
     counters: Arc<SubscriberCounters>,
-    last_sequence: Option<u64>,
+    sequence: SequenceTracker,
     /// Fires every `recheck_after`; a period without messages triggers a
     /// discovery re-check. One long-lived timer instead of a timeout per
     /// `recv` keeps timer-wheel work off the per-message path.
@@ -144,7 +145,7 @@ impl<T: Message> Subscriber<T> {
             info,
             options: options.clone(),
             counters: Arc::default(),
-            last_sequence: None,
+            sequence: SequenceTracker::new(),
             idle: Box::pin(tokio::time::sleep(options.recheck_after)),
             active: false,
             _type: PhantomData,
@@ -252,17 +253,18 @@ impl<T: Message> Subscriber<T> {
     }
 
     fn count_sequence(&mut self, sequence: u64) {
-        if let Some(last) = self.last_sequence {
-            if sequence > last {
-                let lost = sequence - last - 1;
-                if lost > 0 {
-                    self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
-                }
-            } else {
+        match self.sequence.observe(sequence) {
+            SequenceEvent::Gap { lost } => {
+                self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
+            }
+            SequenceEvent::Restarted { last } => {
                 tracing::info!(topic = %self.info.name, sequence, last, "publisher restarted (sequence went back)");
             }
+            SequenceEvent::Jumped { last } => {
+                tracing::warn!(topic = %self.info.name, sequence, last, "sequence jumped too far to be loss; counting from here");
+            }
+            SequenceEvent::First | SequenceEvent::InOrder | SequenceEvent::Repeated => {}
         }
-        self.last_sequence = Some(sequence);
     }
 
     /// Asks discovery where the topic is now; reconnects if it moved.
@@ -284,7 +286,7 @@ impl<T: Message> Subscriber<T> {
             Ok(()) => {
                 tracing::info!(topic = %self.info.name, from = %self.info.address, to = %current.address, "publisher moved; reconnected");
                 self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
-                self.last_sequence = None;
+                self.sequence.reset();
                 self.info = current;
             }
             Err(e) => {
