@@ -84,6 +84,14 @@ pub enum Error {
         /// The socket path.
         path: String,
     },
+    /// A topic's socket directory or path is not safe to use.
+    #[error("topic {topic}: {source}")]
+    SocketDir {
+        /// The topic.
+        topic: String,
+        /// What is wrong with the directory or path, and what to do.
+        source: crate::transport::SocketDirError,
+    },
     /// A ZeroMQ call failed.
     #[error("{context}: {source}")]
     Zmq {

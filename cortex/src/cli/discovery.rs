@@ -1,6 +1,7 @@
 //! `cortex discovery`: run the discovery daemon.
 
 use cortex::discovery::{Daemon, DaemonConfig, DiscoveryError, DEFAULT_ADDRESS};
+use cortex::transport::SocketAccess;
 
 /// Arguments of `cortex discovery`.
 #[derive(Debug, clap::Args)]
@@ -12,11 +13,20 @@ pub(crate) struct Args {
     /// unregistered).
     #[arg(long)]
     no_eviction: bool,
+    /// Who may connect to an ipc daemon socket: `owner` (the user running
+    /// it, the default) or `group` (also the socket directory's group).
+    #[arg(long, env = "CORTEX_SOCKET_ACCESS", default_value = "owner",
+          value_parser = ["owner", "group"])]
+    socket_access: String,
 }
 
 /// Runs the daemon until Ctrl-C, SIGTERM or a `SHUTDOWN` request.
 pub(crate) async fn run(args: Args) -> Result<(), DiscoveryError> {
-    let mut config = DaemonConfig::new(args.address);
+    let access = match args.socket_access.as_str() {
+        "group" => SocketAccess::Group,
+        _ => SocketAccess::Owner,
+    };
+    let mut config = DaemonConfig::new(args.address).socket_access(access);
     if args.no_eviction {
         config = config.probe_interval(None);
     }

@@ -25,6 +25,7 @@ use super::error::{DiscoveryError, Result};
 use super::probe::{probe, Liveness};
 use super::protocol::{Command, Request, Response, Status, TopicInfo};
 use crate::transport::async_socket::AsyncSocket;
+use crate::transport::{check_socket_path, prepare_dir, restrict_socket, SocketAccess};
 
 /// Per-frame size limit of the daemon socket: a larger frame makes libzmq
 /// drop the sender's connection instead of buffering it. Anything above
@@ -61,6 +62,9 @@ pub struct DaemonConfig {
     /// How long to wait for a `PING` answer from a daemon already at the
     /// address before deciding it is dead.
     pub liveness_timeout: Duration,
+    /// Who may connect to an ipc daemon socket (and its directory); see
+    /// [`SocketAccess`].
+    pub socket_access: SocketAccess,
 }
 
 impl DaemonConfig {
@@ -75,7 +79,14 @@ impl DaemonConfig {
             max_waiters: 4096,
             allow_shutdown_command: true,
             liveness_timeout: Duration::from_millis(500),
+            socket_access: SocketAccess::from_env().unwrap_or_default(),
         }
+    }
+
+    /// Sets [`socket_access`](Self::socket_access).
+    pub fn socket_access(mut self, access: SocketAccess) -> Self {
+        self.socket_access = access;
+        self
     }
 
     /// Defaults for a daemon at `CORTEX_DISCOVERY`, else the default address.
@@ -155,7 +166,7 @@ impl Daemon {
         let address = config.address.clone();
         let ipc_path = validate_bind_address(&address)?;
         if let Some(path) = &ipc_path {
-            prepare_ipc_path(&address, path, config.liveness_timeout).await?;
+            prepare_ipc_path(&address, path, &config).await?;
         }
         let io_err = |context: &'static str| {
             let address = address.clone();
@@ -189,6 +200,14 @@ impl Daemon {
                 }
                 other => io_err("cannot bind the daemon socket")(other),
             });
+        }
+        if let Some(path) = &ipc_path {
+            restrict_socket(path, config.socket_access).map_err(|source| {
+                DiscoveryError::SocketDir {
+                    address: address.clone(),
+                    source,
+                }
+            })?;
         }
         let socket_file = ipc_path.and_then(|path| {
             use std::os::unix::fs::MetadataExt;
@@ -271,16 +290,19 @@ impl Daemon {
     }
 }
 
-/// Creates the parent directory of an ipc path and checks whether a live
-/// daemon owns an existing socket file.
-async fn prepare_ipc_path(address: &str, path: &Path, liveness_timeout: Duration) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|source| DiscoveryError::Io {
-            context: "cannot create the directory of the daemon socket",
-            address: address.to_owned(),
-            source,
-        })?;
+/// Creates (or checks) the directory of an ipc path, and checks what is at
+/// the path: nothing, a stale socket (taken over), or a live daemon (an
+/// error). Anything but a socket is refused, never deleted.
+async fn prepare_ipc_path(address: &str, path: &Path, config: &DaemonConfig) -> Result<()> {
+    let unsafe_path = |source| DiscoveryError::SocketDir {
+        address: address.to_owned(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        prepare_dir(parent, config.socket_access).map_err(unsafe_path)?;
     }
+    check_socket_path(path).map_err(unsafe_path)?;
+    let liveness_timeout = config.liveness_timeout;
     if !path.exists() {
         return Ok(());
     }

@@ -111,6 +111,14 @@ pub enum DiscoveryError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The daemon's socket directory or path is not safe to use.
+    #[error("discovery daemon at {address}: {source}")]
+    SocketDir {
+        /// The daemon address.
+        address: String,
+        /// What is wrong and what to do.
+        source: crate::transport::SocketDirError,
+    },
     /// A socket or file operation failed.
     #[error("{context} ({address}): {source}")]
     Io {

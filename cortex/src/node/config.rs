@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::transport::{PublisherOptions, SubscriberOptions, Transport};
+use crate::transport::{PublisherOptions, SocketAccess, SubscriberOptions, Transport};
 
 /// Environment variable that, when set to `0`/`false`, stops a node from
 /// starting its own discovery daemon when none answers.
@@ -29,6 +29,9 @@ pub struct NodeConfig {
     pub spawn_daemon: bool,
     /// How long shutdown waits for in-flight handlers. Default 5 s.
     pub shutdown_timeout: Duration,
+    /// Who may connect to the ipc sockets of this node and of a discovery
+    /// daemon it starts (default: the user only; `CORTEX_SOCKET_ACCESS`).
+    pub socket_access: SocketAccess,
 }
 
 impl NodeConfig {
@@ -46,6 +49,7 @@ impl NodeConfig {
             subscriber: SubscriberOptions::default(),
             spawn_daemon,
             shutdown_timeout: Duration::from_secs(5),
+            socket_access: SocketAccess::from_env().unwrap_or_default(),
         }
     }
 
@@ -57,7 +61,21 @@ impl NodeConfig {
 
     /// Binds ipc sockets under `root`.
     pub fn socket_root(mut self, root: impl Into<PathBuf>) -> Self {
-        self.transport = Transport::Ipc { root: root.into() };
+        self.transport = Transport::Ipc {
+            root: root.into(),
+            access: self.socket_access,
+        };
+        self
+    }
+
+    /// Who may connect to this node's ipc sockets (and to the discovery
+    /// daemon it may start): [`SocketAccess::Owner`] by default, or
+    /// `CORTEX_SOCKET_ACCESS`.
+    pub fn socket_access(mut self, access: SocketAccess) -> Self {
+        if let Transport::Ipc { access: a, .. } = &mut self.transport {
+            *a = access;
+        }
+        self.socket_access = access;
         self
     }
 

@@ -32,11 +32,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::discovery::{
-    default_address, Client, ClientConfig, Daemon, DiscoveryError, ShutdownHandle,
+    default_address, Client, ClientConfig, Daemon, DaemonConfig, DiscoveryError, ShutdownHandle,
 };
 use crate::error::{Error, Result};
 use crate::transport::{
-    Publisher, PublisherStats, Subscriber, SubscriberCounters, SubscriberStats,
+    Publisher, PublisherStats, SocketAccess, Subscriber, SubscriberCounters, SubscriberStats,
 };
 use crate::Message;
 
@@ -116,6 +116,8 @@ impl Node {
                 config.name
             )));
         }
+        // An invalid CORTEX_SOCKET_ACCESS must not pass for the default.
+        SocketAccess::from_env().map_err(|e| Error::Config(e.problem))?;
         let zmq = zmq::Context::new();
         let address = config.discovery.clone().unwrap_or_else(default_address);
         let discovery = Client::with_context(zmq.clone(), ClientConfig::new(address.clone()));
@@ -131,7 +133,9 @@ impl Node {
             if !config.spawn_daemon {
                 return Err(ping_error.into());
             }
-            match Daemon::bind(address.clone()).await {
+            let daemon_config =
+                DaemonConfig::new(address.clone()).socket_access(config.socket_access);
+            match Daemon::bind_with(daemon_config).await {
                 Ok(d) => {
                     tracing::info!(node = %config.name, %address,
                         "no discovery daemon answered; started one in this process (set {SPAWN_DAEMON_ENV}=0 to disable)");

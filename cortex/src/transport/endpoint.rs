@@ -3,6 +3,7 @@
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+use super::socket_dir::{check_socket_path, prepare_dir, SocketAccess};
 use crate::error::{Error, Result};
 
 /// The longest ipc path libzmq accepts (`sun_path` minus the NUL).
@@ -21,6 +22,8 @@ pub enum Transport {
     Ipc {
         /// Directory for the socket files.
         root: PathBuf,
+        /// Who may connect (see [`SocketAccess`]).
+        access: SocketAccess,
     },
     /// TCP on `bind_host` (an ephemeral port per topic), advertised to
     /// subscribers as `advertise_host`, which other hosts must be able to reach.
@@ -37,7 +40,10 @@ impl Default for Transport {
         let root = std::env::var_os(SOCKET_ROOT_ENV)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET_ROOT));
-        Transport::Ipc { root }
+        // An invalid CORTEX_SOCKET_ACCESS is reported by `Node::new`; the
+        // safe default stands in until then.
+        let access = SocketAccess::from_env().unwrap_or_default();
+        Transport::Ipc { root, access }
     }
 }
 
@@ -59,11 +65,12 @@ pub(crate) struct Endpoint {
 }
 
 impl Transport {
-    /// Where `node` publishes `topic`, checked: path length, and no live
-    /// process already bound there (zmq's bind would silently steal it).
+    /// Where `node` publishes `topic`, checked: path length, a safe
+    /// directory, and nothing but a dead socket already there (zmq's bind
+    /// would silently steal a live one, or delete a file).
     pub(crate) fn endpoint(&self, node: &str, topic: &str) -> Result<Endpoint> {
         match self {
-            Transport::Ipc { root } => {
+            Transport::Ipc { root, access } => {
                 let path = root.join(socket_file_name(node, topic));
                 let text = path.to_string_lossy().into_owned();
                 if text.len() > MAX_IPC_PATH {
@@ -73,8 +80,13 @@ impl Transport {
                         path: text,
                     });
                 }
-                std::fs::create_dir_all(root).map_err(|e| {
-                    Error::io(format!("creating socket directory {}", root.display()), e)
+                prepare_dir(root, *access).map_err(|e| Error::SocketDir {
+                    topic: topic.into(),
+                    source: e,
+                })?;
+                check_socket_path(&path).map_err(|e| Error::SocketDir {
+                    topic: topic.into(),
+                    source: e,
                 })?;
                 if is_live(&path) {
                     return Err(Error::EndpointInUse {
@@ -128,6 +140,7 @@ mod tests {
     fn long_paths_are_refused_with_the_fix() {
         let t = Transport::Ipc {
             root: PathBuf::from("/tmp/".to_owned() + &"x".repeat(90)),
+            access: SocketAccess::Owner,
         };
         let err = t.endpoint("node", "/some/long/topic").unwrap_err();
         let text = err.to_string();

@@ -5,6 +5,7 @@ mod endpoint;
 pub mod frame;
 mod publisher;
 mod sequence;
+mod socket_dir;
 mod sockopt;
 mod subscriber;
 
@@ -13,4 +14,6 @@ pub use endpoint::{
 };
 pub use publisher::{OnFullQueue, Publisher, PublisherOptions, PublisherStats};
 pub use sequence::{SequenceEvent, SequenceTracker};
+pub(crate) use socket_dir::{check_socket_path, prepare_dir, restrict_socket};
+pub use socket_dir::{SocketAccess, SocketDirError, SOCKET_ACCESS_ENV};
 pub use subscriber::{Subscriber, SubscriberCounters, SubscriberOptions, SubscriberStats};

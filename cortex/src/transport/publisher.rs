@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::endpoint::Transport;
 use super::frame::OutFrame;
+use super::socket_dir::restrict_socket;
 use super::sockopt;
 use crate::codec::{Encoder, Header};
 use crate::discovery::{Client, Registration, TopicInfo};
@@ -182,6 +183,15 @@ impl<T: Message> Publisher<T> {
             .map_err(|e| Error::zmq(ctx_err("reading the bound endpoint"), e))?
             .unwrap_or_else(|_| endpoint.bind.clone());
         let address = transport.advertised(&bound);
+        if let (Some(path), Transport::Ipc { access, .. }) = (&endpoint.path, transport) {
+            if let Err(source) = restrict_socket(path, *access) {
+                let _ = std::fs::remove_file(path);
+                return Err(Error::SocketDir {
+                    topic: topic.into(),
+                    source,
+                });
+            }
+        }
         let fd = socket
             .get_fd()
             .map_err(|e| Error::zmq(ctx_err("reading ZMQ_FD"), e))?;
