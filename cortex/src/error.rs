@@ -92,6 +92,22 @@ pub enum Error {
         /// What is wrong with the directory or path, and what to do.
         source: crate::transport::SocketDirError,
     },
+    /// The topic's discovery record names an address no subscriber can use
+    /// (for as long as the subscriber waited).
+    #[error(
+        "topic {topic} is registered by node {node} at {address:?}, which cannot be connected to: \
+         {problem}; the publisher (or whatever wrote that record) must register a usable address"
+    )]
+    UnusableRecord {
+        /// The topic.
+        topic: String,
+        /// The address in the record.
+        address: String,
+        /// The node named in the record.
+        node: String,
+        /// Why it cannot be used.
+        problem: String,
+    },
     /// A ZeroMQ call failed.
     #[error("{context}: {source}")]
     Zmq {

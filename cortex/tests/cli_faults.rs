@@ -143,3 +143,52 @@ async fn an_extreme_sequence_number_is_not_counted_as_loss() {
     sending.abort();
     w.stop.shutdown();
 }
+
+/// `cortex topic list` with more records than one reply holds (F4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_list_shows_more_records_than_one_reply_holds() {
+    let dir = tempfile::Builder::new()
+        .prefix("cxf")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let discovery = format!("ipc://{}/d.sock", dir.path().display());
+    let daemon = Daemon::bind_with(
+        cortex::discovery::DaemonConfig::new(discovery.clone()).probe_interval(None),
+    )
+    .await
+    .unwrap();
+    let stop = daemon.shutdown_handle();
+    tokio::spawn(daemon.run());
+    let client = Client::new(discovery.clone());
+    let long_dir = "/tmp/cortex-listing-test/a-fairly-long-directory-name/for/the/sockets";
+    for i in 0..6_000 {
+        client
+            .register(&TopicInfo {
+                name: format!(
+                    "/robot/sensors/camera_{i:05}/image_raw/compressed/with/a/long/suffix"
+                ),
+                address: format!("ipc://{long_dir}/n__{i}.sock"),
+                message_type: "ImageMessage".into(),
+                fingerprint: 1,
+                publisher_node: "lister".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let raw = client
+        .request(&cortex::discovery::Request::list())
+        .await
+        .unwrap();
+    assert!(
+        raw.topics.unwrap().len() < 6_000,
+        "the records do not fit one reply"
+    );
+    let (code, out, err) = shell(format!(
+        "{} topic list --address {discovery}",
+        env!("CARGO_BIN_EXE_cortex")
+    ))
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 6_001, "a header and every topic");
+    stop.shutdown();
+}

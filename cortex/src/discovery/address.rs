@@ -27,8 +27,8 @@ const MAX_IPC_PATH: usize = 107;
 pub(crate) enum Endpoint {
     /// `ipc://path` backed by a file.
     IpcPath(PathBuf),
-    /// `ipc://@name` (Linux abstract namespace): no file.
-    IpcAbstract,
+    /// `ipc://@name` (Linux abstract namespace): no file; the name.
+    IpcAbstract(String),
     /// `tcp://host:port` (host without IPv6 brackets).
     Tcp { host: String, port: u16 },
     /// Anything else (inproc, pgm, wildcard tcp, ...): cannot be probed.
@@ -39,8 +39,8 @@ impl Endpoint {
     /// Parses `address` leniently (for probing registered topics).
     pub(crate) fn parse(address: &str) -> Self {
         if let Some(path) = address.strip_prefix("ipc://") {
-            if path.starts_with('@') {
-                return Endpoint::IpcAbstract;
+            if let Some(name) = path.strip_prefix('@') {
+                return Endpoint::IpcAbstract(name.to_owned());
             }
             if path.is_empty() || path == "*" {
                 return Endpoint::Other;
@@ -66,6 +66,37 @@ impl Endpoint {
             };
         }
         Endpoint::Other
+    }
+}
+
+/// Checks the address in a topic record: `ipc:///absolute/path` (at most
+/// 107 bytes), `ipc://@name` (Linux abstract) or `tcp://host:port` with a
+/// real host and port. Anything else could neither be connected to by a
+/// subscriber nor probed by the daemon, so such a record would never be
+/// evicted; the daemon refuses it.
+pub fn check_topic_address(address: &str) -> Result<(), String> {
+    let usable = "use ipc:///absolute/path.sock, ipc://@name or tcp://host:port";
+    if let Some(path) = address.strip_prefix("ipc://") {
+        if path.len() > MAX_IPC_PATH {
+            return Err(format!(
+                "the ipc path of {address:?} is {} bytes long; the limit is {MAX_IPC_PATH}",
+                path.len()
+            ));
+        }
+        let ok = match path.strip_prefix('@') {
+            Some(name) => !name.is_empty(),
+            None => path.starts_with('/') && path.len() > 1,
+        };
+        if !ok || path.contains('\0') {
+            return Err(format!("{address:?} is not a usable ipc address; {usable}"));
+        }
+        return Ok(());
+    }
+    match Endpoint::parse(address) {
+        Endpoint::Tcp { .. } if !address.contains(';') => Ok(()),
+        _ => Err(format!(
+            "{address:?} is not a usable topic address; {usable}"
+        )),
     }
 }
 
@@ -126,7 +157,38 @@ mod tests {
         );
         assert_eq!(Endpoint::parse("tcp://*:5555"), Endpoint::Other);
         assert_eq!(Endpoint::parse("inproc://x"), Endpoint::Other);
-        assert_eq!(Endpoint::parse("ipc://@x"), Endpoint::IpcAbstract);
+        assert_eq!(
+            Endpoint::parse("ipc://@x"),
+            Endpoint::IpcAbstract("x".into())
+        );
+    }
+
+    #[test]
+    fn checks_topic_addresses() {
+        for good in [
+            "ipc:///tmp/cortex/topics/n__a.sock",
+            "ipc://@cortex-a",
+            "tcp://10.0.0.2:5555",
+            "tcp://[::1]:80",
+            "tcp://robot.local:1",
+        ] {
+            assert_eq!(check_topic_address(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "bogus://x",
+            "ipc://",
+            "ipc://@",
+            "ipc://relative.sock",
+            "tcp://*:5555",
+            "tcp://host:0",
+            "tcp://host",
+            "tcp://eth0;host:1",
+            "inproc://x",
+            "",
+        ] {
+            assert!(check_topic_address(bad).is_err(), "{bad}");
+        }
+        assert!(check_topic_address(&format!("ipc:///{}", "a".repeat(120))).is_err());
     }
 
     #[test]

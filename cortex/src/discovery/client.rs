@@ -178,6 +178,13 @@ impl Client {
         }
     }
 
+    /// Checks that a daemon answers at all: any reply counts, so a daemon
+    /// that does not know `PING` (older Python daemons answer it with
+    /// `ERROR`) is alive too.
+    pub async fn alive(&self) -> Result<()> {
+        self.request(&Request::ping()).await.map(drop)
+    }
+
     /// Registers `info`. Registering again from the same `publisher_node`
     /// overwrites the record.
     pub async fn register(&self, info: &TopicInfo) -> Result<()> {
@@ -212,8 +219,34 @@ impl Client {
         self.lookup_result(&request, response)
     }
 
-    /// Every registered record.
+    /// Every registered record, in name order.
+    ///
+    /// A cortex daemon is asked page by page (`LIST_TOPICS_FROM`), so any
+    /// number of records arrives; the pages are consistent one by one, not
+    /// as a whole (a topic registered meanwhile may be missed). A daemon
+    /// without the extension (the Python one) is asked with `LIST_TOPICS`.
     pub async fn list(&self) -> Result<Vec<TopicInfo>> {
+        let mut all: Vec<TopicInfo> = Vec::new();
+        loop {
+            let cursor = all.last().map(|t| t.name.clone());
+            let request = Request::list_from(cursor.as_deref());
+            let response = self.request(&request).await?;
+            match response.status {
+                Status::Ok => {
+                    let page = response.topics.unwrap_or_default();
+                    // A page must move forward; anything else ends the list.
+                    let forward = page
+                        .first()
+                        .is_some_and(|t| cursor.as_deref().is_none_or(|c| t.name.as_str() > c));
+                    if !forward {
+                        return Ok(all);
+                    }
+                    all.extend(page);
+                }
+                Status::Error if cursor.is_none() => break,
+                _ => return Err(self.rejected(&request, response)),
+            }
+        }
         let request = Request::list();
         let response = self.request(&request).await?;
         match response.status {

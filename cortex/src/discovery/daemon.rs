@@ -22,8 +22,9 @@ use tokio::time::Instant;
 use super::address::{default_address, validate_bind_address};
 use super::client::{Client, ClientConfig};
 use super::error::{DiscoveryError, Result};
+use super::outbox::{Outbox, Sent};
 use super::probe::{probe, Liveness};
-use super::protocol::{Command, Request, Response, Status, TopicInfo};
+use super::protocol::{Command, Request, Response, Status, TopicInfo, MAX_MESSAGE_BYTES};
 use crate::transport::async_socket::AsyncSocket;
 use crate::transport::{check_socket_path, prepare_dir, restrict_socket, SocketAccess};
 
@@ -35,6 +36,9 @@ const MAX_FRAME_BYTES: i64 = 64 << 20;
 
 /// How often the daemon checks that its ipc socket file is still its own.
 const SOCKET_FILE_CHECK: Duration = Duration::from_millis(500);
+
+/// How soon replies waiting in the [`Outbox`] are retried.
+const OUTBOX_RETRY: Duration = Duration::from_millis(10);
 
 /// How many probes run at once in one probe round.
 const PROBE_CONCURRENCY: usize = 128;
@@ -185,6 +189,7 @@ impl Daemon {
             .map_err(io_err("cannot configure the daemon socket"))?;
         socket
             .set_maxmsgsize(MAX_FRAME_BYTES)
+            .and_then(|()| socket.set_router_mandatory(true))
             .map_err(io_err("cannot configure the daemon socket"))?;
         if let Err(e) = socket.bind(&address) {
             return Err(match e {
@@ -271,8 +276,11 @@ impl Daemon {
             config,
             address,
             socket_file: socket_file.clone(),
+            outbox: Outbox::default(),
+            overflow_logged: 0,
         };
         let outcome = server.serve(&mut shutdown_rx, events_rx).await;
+        server.outbox.flush(server.socket.get_ref());
         let Server {
             socket, address, ..
         } = server;
@@ -362,7 +370,7 @@ async fn answers_ping(address: &str, timeout: Duration) -> bool {
             .request_timeout(timeout)
             .retries(0),
     );
-    client.ping().await.is_ok()
+    client.alive().await.is_ok()
 }
 
 /// A registered topic.
@@ -404,6 +412,7 @@ enum Wake {
     ProbeTick,
     WaiterDeadline,
     FileCheck,
+    FlushOutbox,
 }
 
 struct Server {
@@ -415,6 +424,9 @@ struct Server {
     config: DaemonConfig,
     address: String,
     socket_file: Option<(PathBuf, u64, u64)>,
+    outbox: Outbox,
+    /// `outbox.overflowed` when it was last logged.
+    overflow_logged: u64,
 }
 
 impl Server {
@@ -435,6 +447,11 @@ impl Server {
             t
         });
         loop {
+            // Under a steady stream of requests the retry timer below never
+            // fires; waiting replies go out between requests instead.
+            if !self.outbox.is_empty() {
+                self.outbox.flush(self.socket.get_ref());
+            }
             let next_deadline = self.waiters.iter().map(|w| w.deadline).min();
             let wake = tokio::select! {
                 biased;
@@ -448,6 +465,7 @@ impl Server {
                 _ = tick(&mut probe_tick), if !probing && probe_tick.is_some() => Wake::ProbeTick,
                 _ = sleep_until(next_deadline), if next_deadline.is_some() => Wake::WaiterDeadline,
                 _ = tick(&mut file_check), if file_check.is_some() => Wake::FileCheck,
+                () = tokio::time::sleep(OUTBOX_RETRY), if !self.outbox.is_empty() => Wake::FlushOutbox,
             };
             match wake {
                 Wake::Shutdown => return Ok(()),
@@ -471,13 +489,15 @@ impl Server {
                     liveness,
                 }) => {
                     let response = self.resolve_conflict(info, generation, liveness).await;
-                    self.reply(envelope, &response).await;
+                    self.reply(envelope, &response);
                 }
                 Wake::ProbeTick => {
                     probing = self.start_probe_round();
                 }
                 Wake::WaiterDeadline => self.expire_waiters().await,
                 Wake::FileCheck => self.check_socket_file()?,
+                // Flushed at the top of the loop.
+                Wake::FlushOutbox => {}
             }
         }
     }
@@ -526,7 +546,7 @@ impl Server {
             [body] => Request::decode(body),
             [] => {
                 let response = Response::error("empty request: send one msgpack map");
-                self.reply(envelope, &response).await;
+                self.reply(envelope, &response);
                 return false;
             }
             more => {
@@ -534,7 +554,7 @@ impl Server {
                     "request has {} body frames; send exactly one msgpack map",
                     more.len()
                 ));
-                self.reply(envelope, &response).await;
+                self.reply(envelope, &response);
                 return false;
             }
         };
@@ -543,7 +563,7 @@ impl Server {
             Err(e) => {
                 tracing::debug!(error = %e, "bad discovery request");
                 let response = Response::error(format!("bad request: {e}"));
-                self.reply(envelope, &response).await;
+                self.reply(envelope, &response);
                 return false;
             }
         };
@@ -567,9 +587,9 @@ impl Server {
                 };
                 Some((envelope, response))
             }
-            Command::ListTopics => {
-                let mut response = Response::new(Status::Ok, "");
-                response.topics = Some(self.registry.values().map(|e| e.info.clone()).collect());
+            Command::ListTopics => Some((envelope, self.list(None))),
+            Command::ListTopicsFrom => {
+                let response = self.list(Some(request.topic_name.as_deref().unwrap_or("")));
                 Some((envelope, response))
             }
             Command::Ping => Some((envelope, Response::new(Status::Ok, "pong"))),
@@ -591,7 +611,7 @@ impl Server {
             }
         };
         if let Some((envelope, response)) = response {
-            self.reply(envelope, &response).await;
+            self.reply(envelope, &response);
         }
         stop
     }
@@ -601,6 +621,11 @@ impl Server {
         envelope: Vec<zmq::Message>,
         info: TopicInfo,
     ) -> Option<(Vec<zmq::Message>, Response)> {
+        if let Err(reason) = info.check() {
+            tracing::warn!(topic = %info.name.chars().take(200).collect::<String>(), node = %info.publisher_node.chars().take(200).collect::<String>(), %reason, "refused a registration");
+            let response = Response::error(format!("cannot register this record: {reason}"));
+            return Some((envelope, response));
+        }
         match self.registry.get(&info.name) {
             Some(existing) if existing.info.publisher_node != info.publisher_node => {
                 if self.config.probe_interval.is_none() {
@@ -657,7 +682,7 @@ impl Server {
         for waiter in ready {
             let mut response = Response::new(Status::Ok, "");
             response.topic_info = Some(info.clone());
-            self.reply(waiter.envelope, &response).await;
+            self.reply(waiter.envelope, &response);
         }
         Response::new(Status::Ok, format!("Registered topic: {name}"))
     }
@@ -699,6 +724,45 @@ impl Server {
             }
             None => Response::new(Status::NotFound, format!("Topic not found: {name}")),
         }
+    }
+
+    /// The records after `after` (`None`: `LIST_TOPICS`, from the first),
+    /// as many as fit in one reply of at most [`MAX_MESSAGE_BYTES`].
+    fn list(&self, after: Option<&str>) -> Response {
+        use std::ops::Bound;
+        let start = match after {
+            Some(name) if !name.is_empty() => Bound::Excluded(name),
+            _ => Bound::Unbounded,
+        };
+        // Room for the map, status and message around the records.
+        let mut room = MAX_MESSAGE_BYTES - 1024;
+        let mut topics = Vec::new();
+        for entry in self
+            .registry
+            .range::<str, _>((start, Bound::Unbounded))
+            .map(|(_, e)| e)
+        {
+            // A record's bin header is at most 5 bytes.
+            let size = entry.info.encode().len() + 5;
+            if size > room {
+                break;
+            }
+            room -= size;
+            topics.push(entry.info.clone());
+        }
+        let message = if after.is_none() && topics.len() < self.registry.len() {
+            format!(
+                "listed {} of {} topics (one reply holds at most {} bytes); list the rest with LIST_TOPICS_FROM",
+                topics.len(),
+                self.registry.len(),
+                MAX_MESSAGE_BYTES
+            )
+        } else {
+            String::new()
+        };
+        let mut response = Response::new(Status::Ok, message);
+        response.topics = Some(topics);
+        response
     }
 
     fn lookup(&self, name: &str) -> Response {
@@ -747,7 +811,7 @@ impl Server {
                 Status::NotFound,
                 format!("Topic not found: {}", waiter.topic),
             );
-            self.reply(waiter.envelope, &response).await;
+            self.reply(waiter.envelope, &response);
         }
     }
 
@@ -815,11 +879,20 @@ impl Server {
         }
     }
 
-    async fn reply(&mut self, envelope: Vec<zmq::Message>, response: &Response) {
-        let mut frames = envelope;
-        frames.push(zmq::Message::from(response.encode()));
-        if let Err(e) = self.socket.send_multipart(frames).await {
-            tracing::debug!(error = %e, "could not send a discovery reply");
+    /// Sends a reply now, or queues it behind the client's earlier ones
+    /// (see [`Outbox`]); never waits.
+    fn reply(&mut self, envelope: Vec<zmq::Message>, response: &Response) {
+        let mut frames: Vec<Vec<u8>> = envelope.iter().map(|f| f.to_vec()).collect();
+        frames.push(response.encode());
+        if self.outbox.send(self.socket.get_ref(), frames) == Sent::Dropped
+            && self.outbox.overflowed > self.overflow_logged
+        {
+            self.overflow_logged = self.outbox.overflowed;
+            tracing::warn!(
+                address = %self.address,
+                dropped = self.outbox.overflowed,
+                "a discovery client does not read its replies; dropping replies beyond its 8 MiB backlog"
+            );
         }
     }
 }

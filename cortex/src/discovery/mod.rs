@@ -57,11 +57,15 @@ mod client;
 mod daemon;
 mod error;
 mod msgpack;
+mod outbox;
 mod probe;
 pub mod protocol;
 
-pub use address::{default_address, ADDRESS_ENV, DEFAULT_ADDRESS};
+pub use address::{check_topic_address, default_address, ADDRESS_ENV, DEFAULT_ADDRESS};
 pub use client::{Client, ClientConfig, Registration};
 pub use daemon::{Daemon, DaemonConfig, ShutdownHandle};
 pub use error::{DiscoveryError, ProtocolError, Result};
-pub use protocol::{Command, Request, Response, Status, TopicInfo, MAX_MESSAGE_BYTES};
+pub use protocol::{
+    Command, Request, Response, Status, TopicInfo, MAX_MESSAGE_BYTES, MAX_RECORD_FIELD,
+    MAX_TOPIC_NAME,
+};

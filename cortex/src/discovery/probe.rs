@@ -49,7 +49,23 @@ pub(crate) async fn probe(address: &str, timeout: Duration) -> Liveness {
                 Err(_elapsed) => Liveness::Dead,
             }
         }
-        Endpoint::IpcAbstract | Endpoint::Other => Liveness::Unknown,
+        Endpoint::IpcAbstract(name) => {
+            // A connect to a unix socket completes at once or fails at once;
+            // std has the abstract-address API, so it runs off the runtime.
+            let connect = tokio::task::spawn_blocking(move || {
+                use std::os::linux::net::SocketAddrExt;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+                std::os::unix::net::UnixStream::connect_addr(&addr)
+            });
+            match tokio::time::timeout(timeout, connect).await {
+                Ok(Ok(Ok(_stream))) => Liveness::Alive,
+                Ok(Ok(Err(e))) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    Liveness::Dead
+                }
+                _ => Liveness::Unknown,
+            }
+        }
+        Endpoint::Other => Liveness::Unknown,
     }
 }
 
@@ -81,5 +97,19 @@ mod tests {
         drop(listener);
         assert_eq!(probe(&address, t).await, Liveness::Dead);
         assert_eq!(probe("inproc://x", t).await, Liveness::Unknown);
+    }
+
+    #[tokio::test]
+    async fn abstract_ipc_probe_tells_live_from_dead() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("cortex-probe-test-{}", std::process::id());
+        let address = format!("ipc://@{name}");
+        let t = Duration::from_millis(500);
+        assert_eq!(probe(&address, t).await, Liveness::Dead);
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let listener = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+        assert_eq!(probe(&address, t).await, Liveness::Alive);
+        drop(listener);
+        assert_eq!(probe(&address, t).await, Liveness::Dead);
     }
 }

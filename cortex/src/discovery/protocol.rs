@@ -22,6 +22,12 @@ use super::msgpack::{self, Fields, Value, Writer};
 /// Largest request or response body the daemon and client accept.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
+/// Longest topic name a daemon accepts, in bytes.
+pub const MAX_TOPIC_NAME: usize = 1024;
+
+/// Longest address, message type or node name a daemon accepts, in bytes.
+pub const MAX_RECORD_FIELD: usize = 1024;
+
 /// Where a topic is published: the record the daemon stores per topic.
 ///
 /// The five fields are exactly the Python cortex's `TopicInfo`; never add
@@ -60,6 +66,36 @@ impl TopicInfo {
         w.uint(self.fingerprint);
         w.str("publisher_node");
         w.str(&self.publisher_node);
+    }
+
+    /// Checks what a daemon stores: a non-empty topic name of at most
+    /// [`MAX_TOPIC_NAME`] bytes, the other text fields at most
+    /// [`MAX_RECORD_FIELD`] bytes and non-empty, and an address a
+    /// subscriber can connect to and the daemon can probe (see
+    /// [`check_topic_address`](super::check_topic_address)).
+    pub fn check(&self) -> Result<(), String> {
+        if self.name.is_empty() || self.name.contains('\0') {
+            return Err("the topic name is empty or contains NUL".into());
+        }
+        if self.name.len() > MAX_TOPIC_NAME {
+            return Err(format!(
+                "the topic name is {} bytes long; the limit is {MAX_TOPIC_NAME}",
+                self.name.len()
+            ));
+        }
+        for (what, value) in [
+            ("message_type", &self.message_type),
+            ("publisher_node", &self.publisher_node),
+            ("address", &self.address),
+        ] {
+            if value.is_empty() || value.len() > MAX_RECORD_FIELD {
+                return Err(format!(
+                    "{what} must be 1 to {MAX_RECORD_FIELD} bytes long, not {}",
+                    value.len()
+                ));
+            }
+        }
+        super::address::check_topic_address(&self.address)
     }
 
     /// Decodes a record from its msgpack map. Unknown keys are ignored.
@@ -117,19 +153,27 @@ pub enum Command {
     /// as the topic is registered, or `NOT_FOUND` after its long-poll window.
     /// A Python daemon answers `ERROR`.
     WaitForTopic,
+    /// `LIST_TOPICS_FROM` (21, cortex extension): the records whose names
+    /// sort after `topic_name` (nil: from the first), as many as fit in one
+    /// reply. A client pages through every record by asking again after
+    /// the last name it got, until a page comes back empty; `LIST_TOPICS`
+    /// returns only the first page when the records do not fit. A Python
+    /// daemon answers `ERROR`.
+    ListTopicsFrom,
     /// `SHUTDOWN` (99): stop the daemon.
     Shutdown,
 }
 
 impl Command {
     /// Every command, in code order.
-    pub const ALL: [Command; 7] = [
+    pub const ALL: [Command; 8] = [
         Command::RegisterTopic,
         Command::UnregisterTopic,
         Command::LookupTopic,
         Command::ListTopics,
         Command::Ping,
         Command::WaitForTopic,
+        Command::ListTopicsFrom,
         Command::Shutdown,
     ];
 
@@ -142,6 +186,7 @@ impl Command {
             Command::ListTopics => 4,
             Command::Ping => 5,
             Command::WaitForTopic => 20,
+            Command::ListTopicsFrom => 21,
             Command::Shutdown => 99,
         }
     }
@@ -160,6 +205,7 @@ impl Command {
             Command::ListTopics => "LIST_TOPICS",
             Command::Ping => "PING",
             Command::WaitForTopic => "WAIT_FOR_TOPIC",
+            Command::ListTopicsFrom => "LIST_TOPICS_FROM",
             Command::Shutdown => "SHUTDOWN",
         }
     }
@@ -260,6 +306,12 @@ impl Request {
     /// `WAIT_FOR_TOPIC` (cortex extension).
     pub fn wait_for_topic(name: &str) -> Self {
         Self::new(Command::WaitForTopic, Some(name))
+    }
+
+    /// `LIST_TOPICS_FROM` (cortex extension): records after `cursor`
+    /// (`None`: from the first).
+    pub fn list_from(cursor: Option<&str>) -> Self {
+        Self::new(Command::ListTopicsFrom, cursor)
     }
 
     /// `SHUTDOWN`.

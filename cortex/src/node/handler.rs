@@ -98,6 +98,11 @@ where
                     tracing::warn!(node = %node.name(), topic, r#type = T::TYPE_NAME, handler = run.handler.name,
                         "no publisher for this topic yet; still waiting");
                 }
+                // Someone else's bad record must not stop this node.
+                Err(e @ Error::UnusableRecord { .. }) => {
+                    tracing::warn!(node = %node.name(), topic, r#type = T::TYPE_NAME, handler = run.handler.name,
+                        error = %e, "still waiting for a usable record");
+                }
                 Err(e) => return Err(e),
             },
         }

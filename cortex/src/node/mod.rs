@@ -129,7 +129,7 @@ impl Node {
         );
         let mut daemon = None;
         let mut daemon_task = None;
-        if let Err(ping_error) = probe.ping().await {
+        if let Err(ping_error) = probe.alive().await {
             if !config.spawn_daemon {
                 return Err(ping_error.into());
             }

@@ -14,7 +14,7 @@ use super::async_socket::AsyncSocket;
 use super::frame::frame_to_bytes;
 use super::sequence::{SequenceEvent, SequenceTracker};
 use crate::codec::{DecodeError, Header};
-use crate::discovery::{Client, TopicInfo};
+use crate::discovery::{check_topic_address, Client, TopicInfo};
 use crate::error::{Error, Result};
 use crate::Message;
 
@@ -114,24 +114,34 @@ impl<T: Message> Subscriber<T> {
         topic: &str,
         options: &SubscriberOptions,
     ) -> Result<Self> {
-        let info = discovery
-            .wait_for_topic(topic, options.wait_timeout)
-            .await?;
-        check_type::<T>(&info)?;
-        let socket = ctx
-            .socket(zmq::SUB)
-            .map_err(|e| Error::zmq(format!("creating the SUB socket for topic {topic}"), e))?;
-        socket
-            .set_rcvhwm(options.queue_depth)
-            .and_then(|()| socket.set_linger(0))
-            .and_then(|()| socket.set_subscribe(topic.as_bytes()))
-            .and_then(|()| socket.connect(&info.address))
-            .map_err(|e| {
-                Error::zmq(
-                    format!("connecting to topic {topic} at {}", info.address),
-                    e,
-                )
-            })?;
+        let deadline = tokio::time::Instant::now() + options.wait_timeout;
+        // A record whose address nobody can connect to (written by a broken
+        // or hostile client, or kept by a daemon that does not check
+        // addresses) is waited out like a missing one, not fatal.
+        let (info, socket) = loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let info = discovery.wait_for_topic(topic, remaining).await?;
+            check_type::<T>(&info)?;
+            let problem = match check_topic_address(&info.address) {
+                Ok(()) => match Self::socket(ctx, topic, &info, options) {
+                    Ok(socket) => break (info, socket),
+                    Err(e) => e.to_string(),
+                },
+                Err(reason) => reason,
+            };
+            tracing::error!(topic, address = %info.address, node = %info.publisher_node, %problem,
+                "the topic's record names an address no subscriber can use; waiting for a usable one");
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if remaining.is_zero() {
+                return Err(Error::UnusableRecord {
+                    topic: topic.to_owned(),
+                    address: info.address,
+                    node: info.publisher_node,
+                    problem,
+                });
+            }
+            tokio::time::sleep(options.recheck_after.min(remaining)).await;
+        };
         let socket = AsyncSocket::new(socket).map_err(|e| {
             Error::io(
                 format!("registering the socket of topic {topic} with tokio"),
@@ -150,6 +160,30 @@ impl<T: Message> Subscriber<T> {
             active: false,
             _type: PhantomData,
         })
+    }
+
+    /// A SUB socket on `topic`, connected to the record's address.
+    fn socket(
+        ctx: &zmq::Context,
+        topic: &str,
+        info: &TopicInfo,
+        options: &SubscriberOptions,
+    ) -> Result<zmq::Socket> {
+        let socket = ctx
+            .socket(zmq::SUB)
+            .map_err(|e| Error::zmq(format!("creating the SUB socket for topic {topic}"), e))?;
+        socket
+            .set_rcvhwm(options.queue_depth)
+            .and_then(|()| socket.set_linger(0))
+            .and_then(|()| socket.set_subscribe(topic.as_bytes()))
+            .and_then(|()| socket.connect(&info.address))
+            .map_err(|e| {
+                Error::zmq(
+                    format!("connecting to topic {topic} at {}", info.address),
+                    e,
+                )
+            })?;
+        Ok(socket)
     }
 
     /// The topic.
@@ -274,6 +308,10 @@ impl<T: Message> Subscriber<T> {
             Ok(None) | Err(_) => return,
         };
         if current.address == self.info.address {
+            return;
+        }
+        if let Err(reason) = check_topic_address(&current.address) {
+            tracing::warn!(topic = %self.info.name, address = %current.address, %reason, "the topic's new record names an unusable address; not following it");
             return;
         }
         if let Err(e) = check_type::<T>(&current) {
