@@ -9,7 +9,7 @@ use cortex::discovery::{Client, TopicInfo};
 use cortex::messages::*;
 use cortex::transport::async_socket::AsyncSocket;
 use cortex::transport::frame::frame_to_bytes;
-use cortex::transport::SequenceTracker;
+use cortex::transport::{beacon_topic, SequenceTracker};
 use cortex::{Error, Message, Result, Schema};
 
 use super::output::outln;
@@ -37,14 +37,23 @@ fn known_schema(fingerprint: u64) -> Option<&'static Schema> {
         .find(|s| s.accepts(fingerprint))
 }
 
-/// A SUB socket on `topic`, found through `client`.
-async fn connect(client: &Client, topic: &str, wait: Duration) -> Result<(TopicInfo, AsyncSocket)> {
+/// A SUB socket on `topic` (and on its sequence beacons, with
+/// `beacons`), found through `client`.
+async fn connect(
+    client: &Client,
+    topic: &str,
+    wait: Duration,
+    beacons: bool,
+) -> Result<(TopicInfo, AsyncSocket)> {
     let info = client.wait_for_topic(topic, wait).await?;
     let socket = zmq::Context::new()
         .socket(zmq::SUB)
         .and_then(|s| {
             s.set_linger(0)?;
             s.set_subscribe(topic.as_bytes())?;
+            if beacons {
+                s.set_subscribe(&beacon_topic(topic))?;
+            }
             s.connect(&info.address)?;
             Ok(s)
         })
@@ -74,7 +83,7 @@ async fn next(socket: &mut AsyncSocket, topic: &str) -> Result<Option<Vec<Bytes>
 
 /// Prints up to `count` messages (0 = until interrupted).
 pub(crate) async fn echo(client: &Client, topic: &str, count: u64, wait: Duration) -> Result<()> {
-    let (info, mut socket) = connect(client, topic, wait).await?;
+    let (info, mut socket) = connect(client, topic, wait, false).await?;
     let schema = known_schema(info.fingerprint);
     eprintln!(
         "echoing {topic} ({}, {:#018x}) from {}",
@@ -114,26 +123,38 @@ pub(crate) async fn hz(
     reports: u64,
     wait: Duration,
 ) -> Result<()> {
-    let (info, mut socket) = connect(client, topic, wait).await?;
+    let (info, mut socket) = connect(client, topic, wait, true).await?;
     eprintln!(
         "measuring {topic} ({}) from {}",
         info.message_type, info.address
     );
+    let beacon = beacon_topic(topic);
     let mut sequence = SequenceTracker::new();
     let (mut n, mut gaps, mut done) = (0u64, 0u64, 0u64);
     let mut start = Instant::now();
     loop {
         let deadline = start + window;
         let remaining = deadline.saturating_duration_since(Instant::now());
-        if let Ok(frames) = tokio::time::timeout(remaining, next(&mut socket, topic)).await {
-            let Some(frames) = frames? else { continue };
-            n += 1;
-            if let Some(seq) = frames
-                .first()
-                .and_then(|h| cortex::Header::from_bytes(h).ok())
-                .map(|h| h.sequence)
-            {
-                gaps += SequenceTracker::lost(sequence.observe(seq));
+        if let Ok(frames) = tokio::time::timeout(remaining, socket.recv_multipart()).await {
+            let frames = frames.map_err(|e| Error::Io {
+                context: format!("receiving on {topic}"),
+                source: e,
+            })?;
+            let header = frames
+                .get(1)
+                .and_then(|h| cortex::Header::from_bytes(h).ok());
+            match (frames.first(), header) {
+                // The publisher's last sequence: loss at the end of a burst.
+                (Some(t), Some(h)) if **t == *beacon => {
+                    gaps += sequence.observe_last_sent(h.sequence);
+                }
+                (Some(t), header) if **t == *topic.as_bytes() => {
+                    n += 1;
+                    if let Some(h) = header {
+                        gaps += SequenceTracker::lost(sequence.observe(h.sequence));
+                    }
+                }
+                _ => {}
             }
             continue;
         }

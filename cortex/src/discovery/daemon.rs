@@ -167,6 +167,7 @@ impl Daemon {
     /// listens on (left by a crashed daemon) is taken over, and the parent
     /// directory is created if needed.
     pub async fn bind_with(config: DaemonConfig) -> Result<Self> {
+        crate::transport::raise_fd_limit();
         let address = config.address.clone();
         let ipc_path = validate_bind_address(&address)?;
         if let Some(path) = &ipc_path {

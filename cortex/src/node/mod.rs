@@ -116,6 +116,7 @@ impl Node {
                 config.name
             )));
         }
+        crate::transport::raise_fd_limit();
         // An invalid CORTEX_SOCKET_ACCESS must not pass for the default.
         SocketAccess::from_env().map_err(|e| Error::Config(e.problem))?;
         let zmq = zmq::Context::new();

@@ -2,8 +2,10 @@
 
 pub mod async_socket;
 mod endpoint;
+mod fd_limit;
 pub mod frame;
 mod publisher;
+mod queue;
 mod sequence;
 mod socket_dir;
 mod sockopt;
@@ -12,7 +14,9 @@ mod subscriber;
 pub use endpoint::{
     socket_file_name, Transport, DEFAULT_SOCKET_ROOT, MAX_IPC_PATH, SOCKET_ROOT_ENV,
 };
-pub use publisher::{OnFullQueue, Publisher, PublisherOptions, PublisherStats};
+pub use fd_limit::raise_fd_limit;
+pub use publisher::{beacon_topic, Publisher, PublisherOptions, PublisherStats};
+pub use queue::OnFullQueue;
 pub use sequence::{SequenceEvent, SequenceTracker};
 pub(crate) use socket_dir::{check_socket_path, prepare_dir, restrict_socket};
 pub use socket_dir::{SocketAccess, SocketDirError, SOCKET_ACCESS_ENV};

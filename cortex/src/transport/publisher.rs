@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::endpoint::Transport;
 use super::frame::OutFrame;
+use super::queue::{OnFullQueue, QueueBudget};
 use super::socket_dir::restrict_socket;
 use super::sockopt;
 use crate::codec::{Encoder, Header};
@@ -42,66 +43,66 @@ const MAX_METADATA_HINT: usize = 64 * 1024;
 /// Publisher settings.
 #[derive(Debug, Clone)]
 pub struct PublisherOptions {
-    /// Messages queued per subscriber before `publish` starts refusing
-    /// (ZeroMQ's send high-water mark). Default 1000.
+    /// Most messages queued per subscriber (ZeroMQ's send high-water mark).
+    /// Default 1000.
     pub queue_depth: i32,
+    /// Most bytes queued per subscriber: the high-water mark follows the
+    /// size of recent messages so that a queue holds about this much.
+    /// Default 64 MiB (about 70 VGA RGB frames, 10 1080p frames).
+    pub queue_bytes: usize,
     /// How long unsent messages may hold up closing. Default 100 ms.
     pub linger: Duration,
     /// What a full subscriber queue does. Default
-    /// [`OnFullQueue::RefuseForAll`].
+    /// [`OnFullQueue::SkipSlowSubscriber`].
     pub on_full_queue: OnFullQueue,
-}
-
-/// What happens when a subscriber's queue is full.
-///
-/// ZeroMQ cannot both keep other subscribers unaffected and tell the
-/// publisher about each message a slow subscriber misses, so this is a
-/// choice. Either way, every subscriber counts what it missed (sequence gaps).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnFullQueue {
-    /// `publish` refuses the message (returns `Ok(false)` and counts it in
-    /// [`PublisherStats::dropped`]); no subscriber gets it. Nothing is lost
-    /// without the publisher knowing, but one slow subscriber costs every
-    /// subscriber of the topic those messages.
-    #[default]
-    RefuseForAll,
-    /// Only the slow subscriber misses messages (ZeroMQ's plain PUB
-    /// behaviour); the others are unaffected. The publisher is not told:
-    /// `publish` returns `Ok(true)` and the loss shows only in the slow
-    /// subscriber's `dropped` count.
-    SkipSlowSubscriber,
+    /// How often the publisher tells its subscribers the last sequence it
+    /// sent (a beacon), so a subscriber counts messages it lost even when
+    /// no later message arrives to reveal the gap. Default 1 s.
+    pub beacon_interval: Duration,
 }
 
 impl Default for PublisherOptions {
     fn default() -> Self {
         PublisherOptions {
             queue_depth: 1000,
+            queue_bytes: 64 << 20,
             linger: Duration::from_millis(100),
             on_full_queue: OnFullQueue::default(),
+            beacon_interval: Duration::from_secs(1),
         }
     }
 }
 
+/// How often at most a publisher warns that a subscriber is too slow.
+const SLOW_WARNING_EVERY: Duration = Duration::from_secs(10);
+
 /// Counters of one publisher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PublisherStats {
-    /// Messages handed to ZeroMQ.
+    /// Messages handed to ZeroMQ (for at least one subscriber, or for
+    /// none when nobody subscribes).
     pub published: u64,
-    /// Messages refused because a subscriber's queue was full.
+    /// Messages nobody got because a subscriber's queue was full
+    /// ([`OnFullQueue::RefuseForAll`]).
     pub dropped: u64,
+    /// Times a subscriber's queue was full and ZeroMQ began to skip that
+    /// subscriber ([`OnFullQueue::SkipSlowSubscriber`]): it then misses
+    /// every message until its queue has drained to half, and counts them
+    /// itself (`SubscriberStats::dropped`). ZeroMQ does not tell the
+    /// publisher how many messages each skipped subscriber missed.
+    pub overflows: u64,
     /// Subscriptions currently known (from XPUB subscription messages).
     pub subscribers: u64,
 }
 
 /// Publishes messages of type `T` on one topic.
 ///
-/// `publish` never blocks. By default ([`OnFullQueue::RefuseForAll`]) the
-/// XPUB socket runs with `XPUB_NODROP`: when a subscriber's queue is full the
-/// message is refused for every subscriber, `publish` returns `Ok(false)`
-/// and counts it, and each subscriber sees a sequence gap and counts it too,
-/// instead of ZeroMQ dropping it silently. [`OnFullQueue::SkipSlowSubscriber`]
-/// keeps the other subscribers unaffected instead. Array payloads go to
-/// ZeroMQ without a copy.
+/// `publish` never blocks. When a subscriber's queue is full, by default
+/// ([`OnFullQueue::SkipSlowSubscriber`]) only that subscriber misses the
+/// message; [`OnFullQueue::RefuseForAll`] refuses it for everyone instead.
+/// Either way the publisher counts it, and subscribers count their losses. Queues are bounded in bytes
+/// ([`PublisherOptions::queue_bytes`]). Array payloads go to ZeroMQ
+/// without a copy.
 pub struct Publisher<T: Message> {
     shared: Arc<Shared>,
     reader: JoinHandle<()>,
@@ -112,21 +113,54 @@ pub struct Publisher<T: Message> {
 struct Shared {
     topic: String,
     topic_frame: Bytes,
+    /// The frame of this topic's sequence beacons (see [`beacon_topic`]).
+    beacon_frame: Bytes,
+    fingerprint: u64,
     node: String,
     address: String,
     path: Option<PathBuf>,
-    socket: Mutex<zmq::Socket>,
+    policy: OnFullQueue,
+    beacon_interval: Duration,
+    socket: Mutex<Locked>,
     sequence: AtomicU64,
     /// Starting capacity of the metadata buffer (the largest seen so far).
     metadata_hint: AtomicUsize,
     published: AtomicU64,
     dropped: AtomicU64,
+    overflows: AtomicU64,
     subscribers: AtomicI64,
     subscribers_changed: Notify,
     /// Set by `publish` when a send left a subscription waiting.
     poke: Notify,
     closed: AtomicBool,
 }
+
+/// What only one thread may touch at a time: the socket and the state
+/// that goes with its sends.
+struct Locked {
+    socket: zmq::Socket,
+    budget: QueueBudget,
+    /// Overflows not yet reported, and when the last report was.
+    unreported_skips: u64,
+    last_slow_warning: Option<std::time::Instant>,
+}
+
+/// The topic frame of a topic's sequence beacons:
+/// `"\0cortex.seq\0" + topic`. A beacon is the two frames
+/// `[beacon topic, header]`, whose header carries the type's fingerprint
+/// and the last sequence the publisher sent. The frame does not start with
+/// the topic, so a SUB subscribed to the topic (a Python subscriber, or
+/// `cortex topic echo`) never receives beacons; cortex subscribers
+/// subscribe to it as well.
+pub fn beacon_topic(topic: &str) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(BEACON_PREFIX.len() + topic.len());
+    frame.extend_from_slice(BEACON_PREFIX);
+    frame.extend_from_slice(topic.as_bytes());
+    frame
+}
+
+/// Starts every beacon topic frame (NUL first: no topic name starts so).
+const BEACON_PREFIX: &[u8] = b"\0cortex.seq\0";
 
 /// The socket's `ZMQ_FD` (owned by libzmq, not by us).
 struct ZmqFd(RawFd);
@@ -164,15 +198,15 @@ impl<T: Message> Publisher<T> {
         let mut socket = ctx
             .socket(zmq::XPUB)
             .map_err(|e| Error::zmq(ctx_err("creating the XPUB socket"), e))?;
+        let budget = QueueBudget::new(options.queue_bytes, options.queue_depth);
         socket
-            .set_sndhwm(options.queue_depth)
+            .set_sndhwm(budget.hwm())
             .and_then(|()| {
                 socket.set_linger(i32::try_from(options.linger.as_millis()).unwrap_or(i32::MAX))
             })
-            .and_then(|()| {
-                let refuse = options.on_full_queue == OnFullQueue::RefuseForAll;
-                sockopt::set_int(&mut socket, sockopt::XPUB_NODROP, i32::from(refuse))
-            })
+            // Sends fail with EAGAIN when a subscriber's queue is full, so
+            // the publisher always knows; `publish` then applies the policy.
+            .and_then(|()| sockopt::set_int(&mut socket, sockopt::XPUB_NODROP, 1))
             .and_then(|()| sockopt::set_int(&mut socket, sockopt::XPUB_VERBOSER, 1))
             .map_err(|e| Error::zmq(ctx_err("configuring the socket"), e))?;
         socket
@@ -198,14 +232,24 @@ impl<T: Message> Publisher<T> {
         let shared = Arc::new(Shared {
             topic: topic.to_owned(),
             topic_frame: Bytes::copy_from_slice(topic.as_bytes()),
+            beacon_frame: Bytes::from(beacon_topic(topic)),
+            fingerprint: T::FINGERPRINT,
             node: node.to_owned(),
             address: address.clone(),
             path: endpoint.path,
-            socket: Mutex::new(socket),
+            policy: options.on_full_queue,
+            beacon_interval: options.beacon_interval,
+            socket: Mutex::new(Locked {
+                socket,
+                budget,
+                unreported_skips: 0,
+                last_slow_warning: None,
+            }),
             sequence: AtomicU64::new(0),
             metadata_hint: AtomicUsize::new(64),
             published: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            overflows: AtomicU64::new(0),
             subscribers: AtomicI64::new(0),
             subscribers_changed: Notify::new(),
             poke: Notify::new(),
@@ -249,9 +293,12 @@ impl<T: Message> Publisher<T> {
         &self.shared.address
     }
 
-    /// Publishes `msg`. Returns `Ok(false)` if it was dropped because a
-    /// subscriber's queue is full (counted in [`stats`](Self::stats)).
-    /// Never blocks.
+    /// Publishes `msg` to every subscriber whose queue has room. A full
+    /// queue: with [`OnFullQueue::SkipSlowSubscriber`] (the default) that
+    /// subscriber misses the message, the others get it, and `publish`
+    /// returns `Ok(true)`; with [`OnFullQueue::RefuseForAll`] nobody gets
+    /// it and `publish` returns `Ok(false)`. Both are counted in
+    /// [`stats`](Self::stats). Never blocks.
     pub fn publish(&self, msg: &T) -> Result<bool> {
         let shared = &*self.shared;
         if shared.closed.load(Ordering::Relaxed) {
@@ -271,6 +318,7 @@ impl<T: Message> Publisher<T> {
             let grown = metadata.len().next_power_of_two().min(MAX_METADATA_HINT);
             shared.metadata_hint.store(grown, Ordering::Relaxed);
         }
+        let size = metadata.len() + oob.iter().map(Bytes::len).sum::<usize>();
         // Small frames are copied: libzmq keeps up to 33 bytes inside the
         // message itself, so a short topic and the header cost no allocation.
         let topic = if shared.topic_frame.len() <= MAX_INLINE_FRAME {
@@ -279,7 +327,13 @@ impl<T: Message> Publisher<T> {
             OutFrame::from_bytes(shared.topic_frame.clone())
         };
         let metadata = OutFrame::copy_from_slice(&metadata);
-        let mut socket = shared.lock();
+        let mut locked = shared.lock();
+        if let Some(hwm) = locked.budget.observe(size) {
+            // Applies to the queues of connected subscribers too.
+            if let Err(e) = locked.socket.set_sndhwm(hwm) {
+                tracing::debug!(topic = %shared.topic, hwm, error = %e, "could not resize the queues");
+            }
+        }
         // The sequence is taken under the lock, after encoding succeeded, so
         // concurrent publishers send in sequence order and a failed encode
         // leaves no gap.
@@ -287,14 +341,29 @@ impl<T: Message> Publisher<T> {
         let header = Header::now(T::FINGERPRINT, sequence);
         let fixed = [OutFrame::copy_from_slice(&header.to_bytes()), metadata];
         let more = zmq::DONTWAIT | zmq::SNDMORE;
-        match topic.send(&mut socket, more) {
+        // Only the first frame can be refused: the high-water mark counts
+        // whole messages, and XPUB_NODROP makes a full queue refuse.
+        let mut lossy = false;
+        match topic.send(&mut locked.socket, more) {
             Ok(()) => {}
-            // Only the first frame can be refused: the high-water mark
-            // counts whole messages.
-            Err((zmq::Error::EAGAIN, _)) => {
-                shared.dropped.fetch_add(1, Ordering::Relaxed);
-                return Ok(false);
-            }
+            Err((zmq::Error::EAGAIN, topic)) => match shared.policy {
+                OnFullQueue::RefuseForAll => {
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    return Ok(false);
+                }
+                OnFullQueue::SkipSlowSubscriber => {
+                    // Send to the subscribers that have room: with NODROP
+                    // off, ZeroMQ skips the full queues for this message.
+                    lossy = true;
+                    set_lossy(&mut locked.socket, true);
+                    if let Err((e, _)) = topic.send(&mut locked.socket, more) {
+                        set_lossy(&mut locked.socket, false);
+                        return Err(Error::zmq(format!("sending on topic {}", shared.topic), e));
+                    }
+                    shared.overflows.fetch_add(1, Ordering::Relaxed);
+                    shared.warn_slow(&mut locked);
+                }
+            },
             Err((e, _)) => {
                 return Err(Error::zmq(format!("sending on topic {}", shared.topic), e));
             }
@@ -307,11 +376,19 @@ impl<T: Message> Publisher<T> {
                 OutFrame::from_bytes(data)
             }
         }));
+        let mut failed = None;
         for (i, frame) in rest.enumerate() {
             let flags = if i < last { more } else { zmq::DONTWAIT };
-            if let Err((e, _)) = frame.send(&mut socket, flags) {
-                return Err(Error::zmq(format!("sending on topic {}", shared.topic), e));
+            if let Err((e, _)) = frame.send(&mut locked.socket, flags) {
+                failed = Some(e);
+                break;
             }
+        }
+        if lossy {
+            set_lossy(&mut locked.socket, false);
+        }
+        if let Some(e) = failed {
+            return Err(Error::zmq(format!("sending on topic {}", shared.topic), e));
         }
         // A send may drain libzmq's command mailbox; a command written while
         // that drain runs raises no signal, so no edge ever reaches the
@@ -319,14 +396,15 @@ impl<T: Message> Publisher<T> {
         // reader if a subscription is waiting. (Skipping this lost an
         // unsubscription about once in 60 runs of
         // `subscriptions_are_counted_while_publishing_flat_out`.)
-        if socket
+        if locked
+            .socket
             .get_events()
             .map(|ev| ev.contains(zmq::POLLIN))
             .unwrap_or(false)
         {
             shared.poke.notify_one();
         }
-        drop(socket);
+        drop(locked);
         shared.published.fetch_add(1, Ordering::Relaxed);
         Ok(true)
     }
@@ -336,6 +414,7 @@ impl<T: Message> Publisher<T> {
         PublisherStats {
             published: self.shared.published.load(Ordering::Relaxed),
             dropped: self.shared.dropped.load(Ordering::Relaxed),
+            overflows: self.shared.overflows.load(Ordering::Relaxed),
             subscribers: self.shared.subscribers.load(Ordering::Relaxed).max(0) as u64,
         }
     }
@@ -375,16 +454,66 @@ impl<T: Message> Publisher<T> {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, zmq::Socket> {
+    fn lock(&self) -> MutexGuard<'_, Locked> {
         // A panic while holding the lock leaves the socket usable.
         self.socket
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Reports queue overflows, at most once per [`SLOW_WARNING_EVERY`].
+    fn warn_slow(&self, locked: &mut Locked) {
+        locked.unreported_skips += 1;
+        let now = std::time::Instant::now();
+        if locked
+            .last_slow_warning
+            .is_some_and(|at| now.duration_since(at) < SLOW_WARNING_EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            topic = %self.topic,
+            node = %self.node,
+            overflows = locked.unreported_skips,
+            queue_messages = locked.budget.hwm(),
+            "a subscriber of this topic is too slow: its queue is full, so it misses messages \
+             until it catches up (the other subscribers get them; it counts what it missed)"
+        );
+        locked.unreported_skips = 0;
+        locked.last_slow_warning = Some(now);
+    }
+
+    /// Sends a sequence beacon: the last sequence sent so far. Skips full
+    /// queues (a stalled subscriber gets a later one once it drains).
+    fn send_beacon(&self) {
+        let mut locked = self.lock();
+        let next = self.sequence.load(Ordering::Relaxed);
+        let Some(last) = next.checked_sub(1) else {
+            return;
+        };
+        let header = Header::now(self.fingerprint, last).to_bytes();
+        set_lossy(&mut locked.socket, true);
+        let sent = locked
+            .socket
+            .send(&self.beacon_frame[..], zmq::DONTWAIT | zmq::SNDMORE)
+            .and_then(|()| locked.socket.send(&header[..], zmq::DONTWAIT));
+        set_lossy(&mut locked.socket, false);
+        if let Err(e) = sent {
+            tracing::debug!(topic = %self.topic, error = %e, "sequence beacon not sent");
+        }
+    }
+}
+
+/// Turns XPUB_NODROP off (`true`: full queues are skipped) or on.
+fn set_lossy(socket: &mut zmq::Socket, lossy: bool) {
+    // Cannot fail for a valid XPUB socket and a valid option.
+    let _ = sockopt::set_int(socket, sockopt::XPUB_NODROP, i32::from(!lossy));
 }
 
 impl<T: Message> Drop for Publisher<T> {
     fn drop(&mut self) {
+        // The last word to subscribers: how far the sequence went.
+        self.shared.send_beacon();
         self.shared.closed.store(true, Ordering::Relaxed);
         self.reader.abort();
         if let Some(path) = &self.shared.path {
@@ -403,30 +532,37 @@ struct Reader {
 }
 
 /// Reads XPUB subscription messages (`\x01topic` / `\x00topic`) to count
-/// subscribers, with the receive-first rule of
-/// [`AsyncSocket`](super::async_socket::AsyncSocket): drain until `EAGAIN`
-/// (which leaves libzmq's mailbox empty, so the next change signals a fresh
-/// edge), then await an edge, clear it and drain again. A `publish` on
-/// another thread can absorb a command without any edge (see `publish`); it
-/// then pokes this task instead.
+/// subscribers, and sends a sequence beacon every
+/// [`PublisherOptions::beacon_interval`]. Reading follows the receive-first
+/// rule of [`AsyncSocket`](super::async_socket::AsyncSocket): drain until
+/// `EAGAIN` (which leaves libzmq's mailbox empty, so the next change signals
+/// a fresh edge), then await an edge, clear it and drain again. A `publish`
+/// on another thread can absorb a command without any edge (see
+/// `publish`); it then pokes this task instead.
 async fn read_subscriptions(reader: Reader) {
     let Reader { fd, shared } = &reader;
+    let mut beacons = tokio::time::interval(shared.beacon_interval.max(Duration::from_millis(1)));
+    beacons.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    beacons.tick().await;
     loop {
         {
-            let socket = shared.lock();
+            let locked = shared.lock();
             loop {
-                match socket.recv_bytes(zmq::DONTWAIT) {
-                    Ok(msg) => match msg.first() {
-                        Some(1) => {
+                match locked.socket.recv_bytes(zmq::DONTWAIT) {
+                    // Only subscriptions to the topic itself count: cortex
+                    // subscribers also subscribe to its beacons.
+                    Ok(msg) if msg.get(1..) == Some(shared.topic.as_bytes()) => match msg[0] {
+                        1 => {
                             shared.subscribers.fetch_add(1, Ordering::Relaxed);
                             shared.subscribers_changed.notify_waiters();
                         }
-                        Some(0) => {
+                        0 => {
                             shared.subscribers.fetch_sub(1, Ordering::Relaxed);
                             shared.subscribers_changed.notify_waiters();
                         }
                         _ => {}
                     },
+                    Ok(_) => {}
                     Err(zmq::Error::EAGAIN) => break,
                     Err(_) => return,
                 }
@@ -438,6 +574,7 @@ async fn read_subscriptions(reader: Reader) {
                 Err(_) => return,
             },
             () = shared.poke.notified() => {}
+            _ = beacons.tick() => shared.send_beacon(),
         }
     }
 }

@@ -12,6 +12,8 @@ use tokio::time::Sleep;
 
 use super::async_socket::AsyncSocket;
 use super::frame::frame_to_bytes;
+use super::publisher::beacon_topic;
+use super::queue::QueueBudget;
 use super::sequence::{SequenceEvent, SequenceTracker};
 use crate::codec::{DecodeError, Header};
 use crate::discovery::{check_topic_address, Client, TopicInfo};
@@ -21,9 +23,13 @@ use crate::Message;
 /// Subscriber settings.
 #[derive(Debug, Clone)]
 pub struct SubscriberOptions {
-    /// Messages buffered before ZeroMQ drops (receive high-water mark).
+    /// Most messages buffered before ZeroMQ drops (receive high-water mark).
     /// Drops show up as sequence gaps. Default 1000.
     pub queue_depth: i32,
+    /// Most bytes buffered: the high-water mark follows the size of recent
+    /// messages so that the queue holds about this much (assuming 4 MiB
+    /// messages until the first one arrives). Default 64 MiB.
+    pub queue_bytes: usize,
     /// How long to wait for the topic to be registered. Default 10 s.
     pub wait_timeout: Duration,
     /// After a period this long without messages, ask discovery whether the
@@ -36,6 +42,7 @@ impl Default for SubscriberOptions {
     fn default() -> Self {
         SubscriberOptions {
             queue_depth: 1000,
+            queue_bytes: 64 << 20,
             wait_timeout: Duration::from_secs(10),
             recheck_after: Duration::from_secs(1),
         }
@@ -47,7 +54,9 @@ impl Default for SubscriberOptions {
 pub struct SubscriberStats {
     /// Messages decoded and delivered.
     pub received: u64,
-    /// Messages lost on the way (gaps in the publisher's sequence).
+    /// Messages lost on the way: gaps in the publisher's sequence, and
+    /// messages after the last one received that the publisher's sequence
+    /// beacons say were sent.
     pub dropped: u64,
     /// Messages that arrived but could not be decoded (malformed frames,
     /// wrong fingerprint); each is logged.
@@ -85,6 +94,9 @@ pub struct Subscriber<T: Message> {
     options: SubscriberOptions,
     counters: Arc<SubscriberCounters>,
     sequence: SequenceTracker,
+    /// This topic's beacon frame (see `publisher::beacon_topic`).
+    beacon_frame: Vec<u8>,
+    budget: QueueBudget,
     /// Fires every `recheck_after`; a period without messages triggers a
     /// discovery re-check. One long-lived timer instead of a timeout per
     /// `recv` keeps timer-wheel work off the per-message path.
@@ -156,6 +168,8 @@ impl<T: Message> Subscriber<T> {
             options: options.clone(),
             counters: Arc::default(),
             sequence: SequenceTracker::new(),
+            beacon_frame: beacon_topic(topic),
+            budget: QueueBudget::receiving(options.queue_bytes, options.queue_depth),
             idle: Box::pin(tokio::time::sleep(options.recheck_after)),
             active: false,
             _type: PhantomData,
@@ -172,10 +186,12 @@ impl<T: Message> Subscriber<T> {
         let socket = ctx
             .socket(zmq::SUB)
             .map_err(|e| Error::zmq(format!("creating the SUB socket for topic {topic}"), e))?;
+        let hwm = QueueBudget::receiving(options.queue_bytes, options.queue_depth).hwm();
         socket
-            .set_rcvhwm(options.queue_depth)
+            .set_rcvhwm(hwm)
             .and_then(|()| socket.set_linger(0))
             .and_then(|()| socket.set_subscribe(topic.as_bytes()))
+            .and_then(|()| socket.set_subscribe(&beacon_topic(topic)))
             .and_then(|()| socket.connect(&info.address))
             .map_err(|e| {
                 Error::zmq(
@@ -228,7 +244,8 @@ impl<T: Message> Subscriber<T> {
             };
             self.active = true;
             match self.decode(frames) {
-                Ok(delivery) => return Ok(delivery),
+                Ok(Some(delivery)) => return Ok(delivery),
+                Ok(None) => {}
                 Err(e) => {
                     self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(topic = %self.info.name, r#type = T::TYPE_NAME, error = %e, "dropping a message that could not be decoded");
@@ -237,12 +254,25 @@ impl<T: Message> Subscriber<T> {
         }
     }
 
-    fn decode(&mut self, frames: Vec<zmq::Message>) -> Result<(T, Header)> {
+    /// A message, or `None` for a sequence beacon (counted, not delivered).
+    fn decode(&mut self, frames: Vec<zmq::Message>) -> Result<Option<(T, Header)>> {
         let decode_err = |source| Error::Decode {
             topic: self.info.name.clone(),
             ty: T::TYPE_NAME,
             source: Box::new(source),
         };
+        if let Some(hwm) = self
+            .budget
+            .observe(frames.iter().map(|f| f.len()).sum::<usize>())
+        {
+            if let Err(e) = self.socket.get_ref().set_rcvhwm(hwm) {
+                tracing::debug!(topic = %self.info.name, hwm, error = %e, "could not resize the queue");
+            }
+        }
+        if frames.first().is_some_and(|f| **f == *self.beacon_frame) {
+            self.beacon(&frames);
+            return Ok(None);
+        }
         let found = frames.len().saturating_sub(1);
         let mut frames = frames.into_iter();
         match frames.next() {
@@ -283,7 +313,26 @@ impl<T: Message> Subscriber<T> {
             source: Box::new(source),
         })?;
         self.counters.received.fetch_add(1, Ordering::Relaxed);
-        Ok((msg, header))
+        Ok(Some((msg, header)))
+    }
+
+    /// A sequence beacon `[beacon topic, header]`: the publisher's last
+    /// sequence so far; messages up to it that never arrived are lost.
+    fn beacon(&mut self, frames: &[zmq::Message]) {
+        let header = match frames {
+            [_, header] => Header::from_bytes(header).ok(),
+            _ => None,
+        };
+        match header {
+            Some(h) if T::accepts_fingerprint(h.fingerprint) => {
+                let lost = self.sequence.observe_last_sent(h.sequence);
+                self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
+            }
+            _ => {
+                self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(topic = %self.info.name, r#type = T::TYPE_NAME, "dropping a malformed sequence beacon");
+            }
+        }
     }
 
     fn count_sequence(&mut self, sequence: u64) {

@@ -1,3 +1,6 @@
+// cortex: libzmq patch level 2 (PATCHES.md). Cargo does not see changes under
+// vendor/, so edit this line whenever they change: it makes cargo rebuild libzmq.
+
 use std::{
     env,
     fs::{self, File},

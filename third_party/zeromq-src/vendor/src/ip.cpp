@@ -29,6 +29,11 @@
 
 #include "precompiled.hpp"
 #include "ip.hpp"
+
+#if !defined ZMQ_HAVE_WINDOWS
+#include <sys/resource.h>
+#endif
+#include <algorithm>
 #include "err.hpp"
 #include "macros.hpp"
 #include "config.hpp"
@@ -793,6 +798,27 @@ try_tcpip:
         *r_ = sv[1];
         return 0;
     }
+#endif
+}
+
+bool zmq::accepted_into_fd_reserve (fd_t sock_)
+{
+#if defined ZMQ_HAVE_WINDOWS
+    LIBZMQ_UNUSED (sock_);
+    return false;
+#else
+    //  Descriptors are allocated lowest first, so a connection accepted
+    //  into descriptor N means at least N descriptors are open. Keeping the
+    //  top of the range free leaves room for everything else the process
+    //  does (new sockets, files, its own connections) while someone floods
+    //  a listener; the flood's connections are closed as they come.
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) != 0
+        || limit.rlim_cur == RLIM_INFINITY)
+        return false;
+    const rlim_t reserve = std::max<rlim_t> (32, limit.rlim_cur / 16);
+    return limit.rlim_cur > reserve
+           && static_cast<rlim_t> (sock_) >= limit.rlim_cur - reserve;
 #endif
 }
 

@@ -75,6 +75,13 @@ int make_fdpair (fd_t *r_, fd_t *w_);
 // Asserts on any failure.
 void make_socket_noninheritable (fd_t sock_);
 
+//  cortex patch: whether a freshly accepted connection `sock_` took one of
+//  the last descriptors the process may open (the top 1/16 of the soft
+//  RLIMIT_NOFILE, at least 32). Listeners close such connections at once,
+//  so a peer holding many connections cannot exhaust the process's
+//  descriptors (see ip.cpp).
+bool accepted_into_fd_reserve (fd_t sock_);
+
 //  Asserts that:
 //  - an internal 0MQ error did not occur,
 //  - and, if a socket error occured, it can be recovered from.

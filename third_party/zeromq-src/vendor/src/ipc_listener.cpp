@@ -322,10 +322,24 @@ zmq::fd_t zmq::ipc_listener_t::accept ()
         wsa_assert (last_error == WSAEWOULDBLOCK || last_error == WSAECONNRESET
                     || last_error == WSAEMFILE || last_error == WSAENOBUFS);
 #else
+        //  cortex patch: running out of descriptors (EMFILE) or kernel
+        //  memory is a resource shortage like ENFILE, as the tcp listener
+        //  already treats it: ignore the connection instead of aborting the
+        //  process (a local peer holding thousands of connections aborted
+        //  every listening process with "Too many open files").
         errno_assert (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
                       || errno == ECONNABORTED || errno == EPROTO
-                      || errno == ENFILE);
+                      || errno == ENFILE || errno == EMFILE || errno == ENOBUFS
+                      || errno == ENOMEM);
 #endif
+        return retired_fd;
+    }
+
+    //  cortex patch: shed connections that would take the last descriptors.
+    if (accepted_into_fd_reserve (sock)) {
+        const int rc = ::close (sock);
+        errno_assert (rc == 0);
+        errno = EMFILE;
         return retired_fd;
     }
 

@@ -404,6 +404,31 @@ void zmq::pipe_t::process_pipe_term_ack ()
 void zmq::pipe_t::process_pipe_hwm (int inhwm_, int outhwm_)
 {
     set_hwms (inhwm_, outhwm_);
+    hwms_changed ();
+}
+
+//  cortex patch. The reader tells the writer its position only when the
+//  number of messages read is a multiple of the low-water mark, and the
+//  writer stops at the high-water mark beyond the last position it was
+//  told, until the next such message. When the marks of a connected pipe
+//  change, the next multiple of the new low-water mark may lie beyond what
+//  the writer can write before it stops, and a writer stopped under the
+//  old mark is not woken by a higher new one: then neither side moves again
+//  (a subscriber whose ZMQ_RCVHWM was raised while its queue was full never
+//  received another message). Each end calls this after its marks changed:
+//  as a reader it tells the writer its exact position, and as a writer it
+//  resumes if the new mark leaves room. Together this restores the
+//  invariant both sides rely on, whichever end learns of the change first.
+void zmq::pipe_t::hwms_changed ()
+{
+    if (_state != active)
+        return;
+    if (_peer)
+        send_activate_write (_peer, _msgs_read);
+    if (!_out_active && _sink && check_hwm ()) {
+        _out_active = true;
+        _sink->write_activated (this);
+    }
 }
 
 void zmq::pipe_t::set_nodelay ()

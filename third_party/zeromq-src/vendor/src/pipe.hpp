@@ -133,6 +133,12 @@ class pipe_t ZMQ_FINAL : public object_t,
     //  Set the high water marks.
     void set_hwms (int inhwm_, int outhwm_);
 
+    //  cortex patch: after the high-water marks of a connected pipe changed,
+    //  tells the writer at the other end how many messages this end has
+    //  read, and resumes writing at this end if the new mark leaves room
+    //  (see pipe.cpp).
+    void hwms_changed ();
+
     //  Set the boost to high water marks, used by inproc sockets so total hwm are sum of connect and bind sockets watermarks
     void set_hwms_boost (int inhwmboost_, int outhwmboost_);
 

@@ -1605,6 +1605,8 @@ void zmq::socket_base_t::update_pipe_options (int option_)
     if (option_ == ZMQ_SNDHWM || option_ == ZMQ_RCVHWM) {
         for (pipes_t::size_type i = 0, size = _pipes.size (); i != size; ++i) {
             _pipes[i]->set_hwms (options.rcvhwm, options.sndhwm);
+            //  cortex patch: see pipe_t::hwms_changed.
+            _pipes[i]->hwms_changed ();
             _pipes[i]->send_hwms_to_peer (options.sndhwm, options.rcvhwm);
         }
     }

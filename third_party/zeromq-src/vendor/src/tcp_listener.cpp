@@ -228,6 +228,20 @@ zmq::fd_t zmq::tcp_listener_t::accept ()
         return retired_fd;
     }
 
+    //  cortex patch: shed connections that would take the last descriptors
+    //  (see ip.cpp).
+    if (accepted_into_fd_reserve (sock)) {
+#ifdef ZMQ_HAVE_WINDOWS
+        const int rc = closesocket (sock);
+        wsa_assert (rc != SOCKET_ERROR);
+#else
+        const int rc = ::close (sock);
+        errno_assert (rc == 0);
+#endif
+        errno = EMFILE;
+        return retired_fd;
+    }
+
     make_socket_noninheritable (sock);
 
     if (!options.tcp_accept_filters.empty ()) {
