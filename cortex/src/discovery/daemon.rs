@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use super::address::{default_address, validate_bind_address};
 use super::client::{Client, ClientConfig};
 use super::error::{DiscoveryError, Result};
+use super::host_lock::HostLock;
 use super::outbox::{Outbox, Sent};
 use super::probe::{probe, Liveness};
 use super::protocol::{Command, Request, Response, Status, TopicInfo, MAX_MESSAGE_BYTES};
@@ -141,6 +142,9 @@ pub struct Daemon {
     /// The ipc socket file we created, with its identity `(dev, ino)`, so
     /// shutdown removes it only if no other daemon has replaced it since.
     socket_file: Option<(PathBuf, u64, u64)>,
+    /// For an ipc address: the lock that makes this process the host of
+    /// the address (see [`HostLock`]); released when `run` returns.
+    host_lock: Option<HostLock>,
     shutdown_tx: Arc<watch::Sender<bool>>,
     shutdown_rx: watch::Receiver<bool>,
 }
@@ -170,9 +174,10 @@ impl Daemon {
         crate::transport::raise_fd_limit();
         let address = config.address.clone();
         let ipc_path = validate_bind_address(&address)?;
-        if let Some(path) = &ipc_path {
-            prepare_ipc_path(&address, path, &config).await?;
-        }
+        let host_lock = match &ipc_path {
+            Some(path) => Some(prepare_ipc_path(&address, path, &config).await?),
+            None => None,
+        };
         let io_err = |context: &'static str| {
             let address = address.clone();
             move |e: zmq::Error| DiscoveryError::Io {
@@ -237,6 +242,7 @@ impl Daemon {
             config,
             address: bound,
             socket_file,
+            host_lock,
             shutdown_tx: Arc::new(tx),
             shutdown_rx: rx,
         })
@@ -264,6 +270,7 @@ impl Daemon {
             config,
             address,
             socket_file,
+            host_lock,
             shutdown_tx: _shutdown_tx,
             mut shutdown_rx,
         } = self;
@@ -294,15 +301,18 @@ impl Daemon {
         if let Some((path, dev, ino)) = socket_file {
             remove_if_same(&path, dev, ino);
         }
+        // Only now may another process bind the address.
+        drop(host_lock);
         tracing::info!(address = %address, "discovery daemon stopped");
         outcome
     }
 }
 
-/// Creates (or checks) the directory of an ipc path, and checks what is at
-/// the path: nothing, a stale socket (taken over), or a live daemon (an
-/// error). Anything but a socket is refused, never deleted.
-async fn prepare_ipc_path(address: &str, path: &Path, config: &DaemonConfig) -> Result<()> {
+/// Creates (or checks) the directory of an ipc path, takes the address's
+/// [`HostLock`], and checks what is at the path: nothing, a stale socket
+/// (taken over), or a live daemon (an error). Anything but a socket is
+/// refused, never deleted.
+async fn prepare_ipc_path(address: &str, path: &Path, config: &DaemonConfig) -> Result<HostLock> {
     let unsafe_path = |source| DiscoveryError::SocketDir {
         address: address.to_owned(),
         source,
@@ -310,14 +320,41 @@ async fn prepare_ipc_path(address: &str, path: &Path, config: &DaemonConfig) -> 
     if let Some(parent) = path.parent() {
         prepare_dir(parent, config.socket_access).map_err(unsafe_path)?;
     }
+    let lock = match HostLock::try_acquire(path) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            // Another cortex daemon runs (or is starting) at this address.
+            return Err(if answers_ping(address, config.liveness_timeout).await {
+                DiscoveryError::AlreadyRunning {
+                    address: address.to_owned(),
+                }
+            } else {
+                DiscoveryError::AddressInUse {
+                    address: address.to_owned(),
+                    detail: format!(
+                        "another process holds {} (a daemon starting up?) but does not answer PING",
+                        HostLock::path_for(path).display()
+                    ),
+                }
+            });
+        }
+        Err(source) => {
+            return Err(DiscoveryError::Io {
+                context: "cannot lock the daemon's lock file",
+                address: address.to_owned(),
+                source,
+            })
+        }
+    };
     check_socket_path(path).map_err(unsafe_path)?;
     let liveness_timeout = config.liveness_timeout;
     if !path.exists() {
-        return Ok(());
+        return Ok(lock);
     }
     match tokio::net::UnixStream::connect(path).await {
         Ok(stream) => {
             drop(stream);
+            // Not a cortex daemon (it would hold the lock): a Python one?
             if answers_ping(address, liveness_timeout).await {
                 Err(DiscoveryError::AlreadyRunning {
                     address: address.to_owned(),
@@ -342,7 +379,7 @@ async fn prepare_ipc_path(address: &str, path: &Path, config: &DaemonConfig) -> 
                 path = %path.display(),
                 "taking over a stale discovery socket file (its daemon is gone)"
             );
-            Ok(())
+            Ok(lock)
         }
         Err(source) => Err(DiscoveryError::Io {
             context: "cannot check the existing daemon socket file",

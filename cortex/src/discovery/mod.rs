@@ -56,6 +56,7 @@ mod address;
 mod client;
 mod daemon;
 mod error;
+mod host_lock;
 mod msgpack;
 mod outbox;
 mod probe;
@@ -65,6 +66,7 @@ pub use address::{check_topic_address, default_address, ADDRESS_ENV, DEFAULT_ADD
 pub use client::{Client, ClientConfig, Registration};
 pub use daemon::{Daemon, DaemonConfig, ShutdownHandle};
 pub use error::{DiscoveryError, ProtocolError, Result};
+pub(crate) use host_lock::HostLock;
 pub use protocol::{
     Command, Request, Response, Status, TopicInfo, MAX_MESSAGE_BYTES, MAX_RECORD_FIELD,
     MAX_TOPIC_NAME,

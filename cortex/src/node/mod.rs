@@ -10,6 +10,7 @@
 mod config;
 mod ctx;
 mod handler;
+mod host;
 mod main;
 pub(crate) mod registry;
 mod topic;
@@ -31,9 +32,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::discovery::{
-    default_address, Client, ClientConfig, Daemon, DaemonConfig, DiscoveryError, ShutdownHandle,
-};
+use crate::discovery::{default_address, Client, ClientConfig};
 use crate::error::{Error, Result};
 use crate::transport::{
     Publisher, PublisherStats, SocketAccess, Subscriber, SubscriberCounters, SubscriberStats,
@@ -55,8 +54,10 @@ struct Inner {
     stop: watch::Sender<bool>,
     spawned: Mutex<Vec<JoinHandle<()>>>,
     stats: Counters,
-    daemon: Option<ShutdownHandle>,
-    daemon_task: Mutex<Option<JoinHandle<()>>>,
+    /// The discovery daemon this process hosts for the node, if any.
+    hosting: Mutex<Option<host::Hosting>>,
+    /// Takes over hosting when the host goes away (see `host`).
+    watchdog: Mutex<Option<JoinHandle<()>>>,
     started: std::sync::atomic::AtomicBool,
     failure: Mutex<Option<Error>>,
 }
@@ -128,47 +129,39 @@ impl Node {
                 .request_timeout(Duration::from_millis(300))
                 .retries(0),
         );
-        let mut daemon = None;
-        let mut daemon_task = None;
+        let mut hosting = None;
         if let Err(ping_error) = probe.alive().await {
             if !config.spawn_daemon {
                 return Err(ping_error.into());
             }
-            let daemon_config =
-                DaemonConfig::new(address.clone()).socket_access(config.socket_access);
-            match Daemon::bind_with(daemon_config).await {
-                Ok(d) => {
-                    tracing::info!(node = %config.name, %address,
-                        "no discovery daemon answered; started one in this process (set {SPAWN_DAEMON_ENV}=0 to disable)");
-                    daemon = Some(d.shutdown_handle());
-                    daemon_task = Some(tokio::spawn(async move {
-                        if let Err(e) = d.run().await {
-                            tracing::error!(error = %e, "in-process discovery daemon stopped");
-                        }
-                    }));
-                }
-                // Another process started one meanwhile: use it.
-                Err(DiscoveryError::AlreadyRunning { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
+            hosting = host::host(
+                &address,
+                config.socket_access,
+                &config.name,
+                "no discovery daemon answered",
+            )
+            .await?;
         }
         let (stop, _) = watch::channel(false);
-        Ok(Node {
-            inner: Arc::new(Inner {
-                config,
-                zmq,
-                discovery,
-                publishers: Mutex::default(),
-                subscribers: Mutex::default(),
-                stop,
-                spawned: Mutex::default(),
-                stats: Counters::default(),
-                daemon,
-                daemon_task: Mutex::new(daemon_task),
-                started: Default::default(),
-                failure: Mutex::default(),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            config,
+            zmq,
+            discovery,
+            publishers: Mutex::default(),
+            subscribers: Mutex::default(),
+            stop,
+            spawned: Mutex::default(),
+            stats: Counters::default(),
+            hosting: Mutex::new(hosting),
+            watchdog: Mutex::default(),
+            started: Default::default(),
+            failure: Mutex::default(),
+        });
+        if inner.config.spawn_daemon {
+            let watchdog = host::watch(Arc::downgrade(&inner), &inner.config, address);
+            *lock(&inner.watchdog) = Some(watchdog);
+        }
+        Ok(Node { inner })
     }
 
     /// The node's name.
@@ -313,21 +306,22 @@ impl Node {
         self.inner.stop.send_replace(true);
     }
 
-    /// Whether this node started the in-process discovery daemon.
+    /// Whether this process hosts the discovery daemon for this node (it
+    /// started one, or took over from a host that went away).
     pub fn owns_daemon(&self) -> bool {
-        self.inner.daemon.is_some()
+        lock(&self.inner.hosting).is_some()
     }
 
-    /// Final clean-up after [`run`](Self::run): stops the discovery daemon
-    /// this node started, if any, and waits until its socket file is gone.
-    /// Other processes using that daemon re-register with the next one.
+    /// Final clean-up after [`run`](Self::run): stops hosting the discovery
+    /// daemon, if this node does, and waits until its socket file is gone.
+    /// The other nodes using that daemon take over hosting and re-register.
     pub async fn close(self) {
-        if let Some(daemon) = &self.inner.daemon {
-            daemon.shutdown();
+        if let Some(watchdog) = lock(&self.inner.watchdog).take() {
+            watchdog.abort();
         }
-        let task = lock(&self.inner.daemon_task).take();
-        if let Some(task) = task {
-            let _ = task.await;
+        let hosting = lock(&self.inner.hosting).take();
+        if let Some(hosting) = hosting {
+            hosting.stop().await;
         }
     }
 
@@ -467,8 +461,11 @@ impl Node {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(daemon) = &self.daemon {
-            daemon.shutdown();
+        if let Some(watchdog) = lock(&self.watchdog).take() {
+            watchdog.abort();
+        }
+        if let Some(hosting) = lock(&self.hosting).as_ref() {
+            hosting.signal_stop();
         }
     }
 }
