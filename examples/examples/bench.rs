@@ -15,8 +15,9 @@
 //! `--only "one-way 64 B"`, `--only throughput`). Environment knobs for
 //! investigations: `BENCH_WORKERS=N` (tokio worker threads; default one per
 //! core, as `#[cortex::main]`), `BENCH_DUMP=PREFIX` (write each latency
-//! run's samples to `PREFIX.<side>.<bytes>`), `BENCH_ON_FULL=skip` (cortex
-//! publishers use `OnFullQueue::SkipSlowSubscriber`), `BENCH_PEER_CPUS=LIST`
+//! run's samples to `PREFIX.<side>.<bytes>`), `BENCH_ON_FULL=refuse` (cortex
+//! publishers use `OnFullQueue::RefuseForAll` instead of the default
+//! `SkipSlowSubscriber`; needed for `BENCH_BACKOFF=1`), `BENCH_PEER_CPUS=LIST`
 //! (start the publisher/echo peers under `taskset -c LIST`; run the bench
 //! itself under `taskset` for the other side).
 

@@ -88,10 +88,19 @@ impl NodeConfig {
         self
     }
 
-    /// Sets both the publisher and subscriber queue depth.
+    /// Sets both the publisher and subscriber queue depth (most messages
+    /// per queue).
     pub fn queue_depth(mut self, depth: i32) -> Self {
         self.publisher.queue_depth = depth;
         self.subscriber.queue_depth = depth;
+        self
+    }
+
+    /// Sets both the publisher and subscriber byte budget per queue (see
+    /// [`PublisherOptions::queue_bytes`]).
+    pub fn queue_bytes(mut self, bytes: usize) -> Self {
+        self.publisher.queue_bytes = bytes;
+        self.subscriber.queue_bytes = bytes;
         self
     }
 

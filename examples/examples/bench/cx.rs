@@ -67,17 +67,20 @@ fn e(what: &'static str) -> impl Fn(cortex::Error) -> String {
 }
 
 fn config(name: &str, discovery: &str, root: &Path, hwm: i32) -> NodeConfig {
-    // BENCH_ON_FULL=skip measures OnFullQueue::SkipSlowSubscriber (plain PUB
-    // behaviour, like the raw baseline) instead of the default RefuseForAll.
+    // BENCH_ON_FULL=refuse measures OnFullQueue::RefuseForAll instead of the
+    // default SkipSlowSubscriber (plain PUB behaviour, like the raw baseline).
     let on_full = match std::env::var("BENCH_ON_FULL").as_deref() {
-        Ok("skip") => cortex::transport::OnFullQueue::SkipSlowSubscriber,
-        _ => cortex::transport::OnFullQueue::RefuseForAll,
+        Ok("refuse") => cortex::transport::OnFullQueue::RefuseForAll,
+        _ => cortex::transport::OnFullQueue::SkipSlowSubscriber,
     };
     NodeConfig::new(name)
         .discovery(discovery)
         .socket_root(root)
         .spawn_daemon(false)
         .queue_depth(hwm)
+        // The raw side queues `hwm` messages whatever their size; a budget
+        // as large as the bench's (256 MiB) lets cortex queue as many.
+        .queue_bytes(256 << 20)
         .on_full_queue(on_full)
 }
 
@@ -150,7 +153,8 @@ pub(crate) fn run_pub<M: BenchMsg>(
     say("ready");
     control.wait_go();
     let template = template(job.size);
-    // BENCH_BACKOFF=1: a producer that honours `Ok(false)` (queue full) by
+    // BENCH_BACKOFF=1 (with BENCH_ON_FULL=refuse, where a full queue makes
+    // `publish` return `Ok(false)`): a producer that honours `Ok(false)` by
     // yielding its core before the next attempt. Off by default: both sides
     // then run the same blind flat-out loop.
     let backoff = std::env::var("BENCH_BACKOFF").is_ok_and(|v| v == "1");
