@@ -141,7 +141,7 @@ struct Locked {
     socket: zmq::Socket,
     budget: QueueBudget,
     /// Overflows not yet reported, and when the last report was.
-    unreported_skips: u64,
+    unreported_overflows: u64,
     last_slow_warning: Option<std::time::Instant>,
 }
 
@@ -242,7 +242,7 @@ impl<T: Message> Publisher<T> {
             socket: Mutex::new(Locked {
                 socket,
                 budget,
-                unreported_skips: 0,
+                unreported_overflows: 0,
                 last_slow_warning: None,
             }),
             sequence: AtomicU64::new(0),
@@ -463,7 +463,7 @@ impl Shared {
 
     /// Reports queue overflows, at most once per [`SLOW_WARNING_EVERY`].
     fn warn_slow(&self, locked: &mut Locked) {
-        locked.unreported_skips += 1;
+        locked.unreported_overflows += 1;
         let now = std::time::Instant::now();
         if locked
             .last_slow_warning
@@ -474,12 +474,12 @@ impl Shared {
         tracing::warn!(
             topic = %self.topic,
             node = %self.node,
-            overflows = locked.unreported_skips,
+            overflows = locked.unreported_overflows,
             queue_messages = locked.budget.hwm(),
             "a subscriber of this topic is too slow: its queue is full, so it misses messages \
              until it catches up (the other subscribers get them; it counts what it missed)"
         );
-        locked.unreported_skips = 0;
+        locked.unreported_overflows = 0;
         locked.last_slow_warning = Some(now);
     }
 

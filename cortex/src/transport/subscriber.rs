@@ -20,6 +20,10 @@ use crate::discovery::{check_topic_address, Client, TopicInfo};
 use crate::error::{Error, Result};
 use crate::Message;
 
+/// Longest a quiet subscriber spends asking discovery whether its
+/// publisher moved.
+const RECHECK_BUDGET: Duration = Duration::from_millis(200);
+
 /// Subscriber settings.
 #[derive(Debug, Clone)]
 pub struct SubscriberOptions {
@@ -352,9 +356,13 @@ impl<T: Message> Subscriber<T> {
 
     /// Asks discovery where the topic is now; reconnects if it moved.
     async fn recheck(&mut self) {
-        let current = match self.discovery.lookup(&self.info.name).await {
-            Ok(Some(info)) => info,
-            Ok(None) | Err(_) => return,
+        // Bounded: while it runs the socket is not read, and an unreachable
+        // daemon would otherwise hold it up for the client's full timeout
+        // and retries (seconds). The next quiet period asks again.
+        let lookup = self.discovery.lookup(&self.info.name);
+        let current = match tokio::time::timeout(RECHECK_BUDGET, lookup).await {
+            Ok(Ok(Some(info))) => info,
+            Ok(Ok(None) | Err(_)) | Err(_) => return,
         };
         if current.address == self.info.address {
             return;
