@@ -108,13 +108,14 @@ async fn a_stalled_subscriber_costs_the_others_nothing_and_memory_stays_bounded(
         }
     }
     let rate = frames as f64 / run.as_secs_f64();
+    eprintln!("reader: {rate:.1} frames/s; sensor RSS peak {peak_rss:.0} MiB while one subscriber stalled");
     assert!(rate > 24.0, "the reading subscriber got {rate:.1} frames/s");
     assert_eq!(fast.stats().dropped, 0, "{:?}", fast.stats());
     assert_eq!(stalled_counters.snapshot().received, 0);
     // Without a byte budget the stalled queue would hold 1000 frames
     // (0.9 GB); with it, at most 64 MiB on the sensor's side.
     assert!(
-        peak_rss < 200.0,
+        peak_rss < 128.0,
         "sensor RSS peaked at {peak_rss:.0} MiB while a subscriber stalled"
     );
 

@@ -595,3 +595,34 @@ async fn subscriptions_are_counted_while_publishing_flat_out() {
     subscribers.clear();
     wait_count(0).await;
 }
+
+/// A sequence beacon that is the first to meet a full queue counts the
+/// overflow like a message would (it used to make ZeroMQ skip the slow
+/// subscriber silently, so the publisher never knew).
+#[tokio::test]
+async fn an_overflow_met_by_a_beacon_is_counted_too() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let mut config = env.node_config("n").queue_depth(4);
+    config.publisher.beacon_interval = Duration::from_millis(1);
+    let node = Node::new(config).await.unwrap();
+    let publisher = node.publisher::<Reading>("/beacons").await.unwrap();
+    let mut stalled = node.subscriber::<Reading>("/beacons").await.unwrap();
+    publisher.wait_for_subscribers(1, T).await.unwrap();
+    for id in 0..200 {
+        publisher
+            .publish(&Reading {
+                id,
+                value: 0.0,
+                label: String::new(),
+            })
+            .unwrap();
+        // Beacons (every 1 ms) interleave with the messages.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    account_for(&mut stalled, 200).await;
+    let (p, s) = (publisher.stats(), stalled.stats());
+    assert!(s.dropped > 0, "{s:?}");
+    assert_eq!(s.received + s.dropped, 200, "{s:?}");
+    assert!(p.overflows > 0, "the publisher was told: {p:?}");
+}

@@ -483,8 +483,11 @@ impl Shared {
         locked.last_slow_warning = Some(now);
     }
 
-    /// Sends a sequence beacon: the last sequence sent so far. Skips full
-    /// queues (a stalled subscriber gets a later one once it drains).
+    /// Sends a sequence beacon: the last sequence sent so far. A full queue
+    /// is met as a message meets it: with [`OnFullQueue::SkipSlowSubscriber`]
+    /// it counts as an overflow and the beacon goes to the others (so the
+    /// overflow is never silent); with [`OnFullQueue::RefuseForAll`] the
+    /// beacon waits for the next round.
     fn send_beacon(&self) {
         let mut locked = self.lock();
         let next = self.sequence.load(Ordering::Relaxed);
@@ -492,12 +495,22 @@ impl Shared {
             return;
         };
         let header = Header::now(self.fingerprint, last).to_bytes();
-        set_lossy(&mut locked.socket, true);
-        let sent = locked
-            .socket
-            .send(&self.beacon_frame[..], zmq::DONTWAIT | zmq::SNDMORE)
-            .and_then(|()| locked.socket.send(&header[..], zmq::DONTWAIT));
-        set_lossy(&mut locked.socket, false);
+        let more = zmq::DONTWAIT | zmq::SNDMORE;
+        let mut lossy = false;
+        let first = match locked.socket.send(&self.beacon_frame[..], more) {
+            Err(zmq::Error::EAGAIN) if self.policy == OnFullQueue::SkipSlowSubscriber => {
+                lossy = true;
+                set_lossy(&mut locked.socket, true);
+                self.overflows.fetch_add(1, Ordering::Relaxed);
+                self.warn_slow(&mut locked);
+                locked.socket.send(&self.beacon_frame[..], more)
+            }
+            other => other,
+        };
+        let sent = first.and_then(|()| locked.socket.send(&header[..], zmq::DONTWAIT));
+        if lossy {
+            set_lossy(&mut locked.socket, false);
+        }
         if let Err(e) = sent {
             tracing::debug!(topic = %self.topic, error = %e, "sequence beacon not sent");
         }
@@ -553,6 +566,13 @@ async fn read_subscriptions(reader: Reader) {
                     // subscribers also subscribe to its beacons.
                     Ok(msg) if msg.get(1..) == Some(shared.topic.as_bytes()) => match msg[0] {
                         1 => {
+                            // libzmq gives a new connection the high-water
+                            // mark the socket had when it was bound, not the
+                            // one the byte budget set since: set it again.
+                            let hwm = locked.budget.hwm();
+                            if let Err(e) = locked.socket.set_sndhwm(hwm) {
+                                tracing::debug!(topic = %shared.topic, hwm, error = %e, "could not size a new subscriber's queue");
+                            }
                             shared.subscribers.fetch_add(1, Ordering::Relaxed);
                             shared.subscribers_changed.notify_waiters();
                         }
