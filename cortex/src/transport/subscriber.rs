@@ -139,10 +139,13 @@ impl<T: Message> Subscriber<T> {
             let info = discovery.wait_for_topic(topic, remaining).await?;
             check_type::<T>(&info)?;
             let problem = match check_topic_address(&info.address) {
-                Ok(()) => match Self::socket(ctx, topic, &info, options) {
-                    Ok(socket) => break (info, socket),
-                    Err(e) => e.to_string(),
-                },
+                Ok(()) => {
+                    let socket = Self::socket(ctx, topic, options)?;
+                    match socket.connect(&info.address) {
+                        Ok(()) => break (info, socket),
+                        Err(e) => format!("connecting failed: {e}"),
+                    }
+                }
                 Err(reason) => reason,
             };
             tracing::error!(topic, address = %info.address, node = %info.publisher_node, %problem,
@@ -180,13 +183,8 @@ impl<T: Message> Subscriber<T> {
         })
     }
 
-    /// A SUB socket on `topic`, connected to the record's address.
-    fn socket(
-        ctx: &zmq::Context,
-        topic: &str,
-        info: &TopicInfo,
-        options: &SubscriberOptions,
-    ) -> Result<zmq::Socket> {
+    /// A SUB socket for `topic` and its beacons, not yet connected.
+    fn socket(ctx: &zmq::Context, topic: &str, options: &SubscriberOptions) -> Result<zmq::Socket> {
         let socket = ctx
             .socket(zmq::SUB)
             .map_err(|e| Error::zmq(format!("creating the SUB socket for topic {topic}"), e))?;
@@ -196,13 +194,7 @@ impl<T: Message> Subscriber<T> {
             .and_then(|()| socket.set_linger(0))
             .and_then(|()| socket.set_subscribe(topic.as_bytes()))
             .and_then(|()| socket.set_subscribe(&beacon_topic(topic)))
-            .and_then(|()| socket.connect(&info.address))
-            .map_err(|e| {
-                Error::zmq(
-                    format!("connecting to topic {topic} at {}", info.address),
-                    e,
-                )
-            })?;
+            .map_err(|e| Error::zmq(format!("configuring the SUB socket for topic {topic}"), e))?;
         Ok(socket)
     }
 
