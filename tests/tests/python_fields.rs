@@ -176,10 +176,33 @@ fn same_typed_fields_swapped_are_not_detectable_on_the_wire() {
     assert_eq!((swapped.right_rad_s, swapped.left_rad_s), (1.5, -0.25));
 }
 
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// What a running subscriber does with such messages: each one is a
-/// counted decode error, none is delivered, and the subscriber goes on.
+/// counted decode error, none is delivered, the subscriber goes on, and
+/// the log names the problem once rather than once per message.
 #[tokio::test]
 async fn a_mismatched_python_peer_is_counted_as_decode_errors() {
+    let log = Log::default();
+    let writer = log.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish(),
+    );
     let env = TestEnv::new();
     let _daemon = env.start_daemon().await;
     // A raw PUB stands in for the Python publisher: it registers as Python
@@ -222,4 +245,15 @@ async fn a_mismatched_python_peer_is_counted_as_decode_errors() {
     assert_eq!(stats.received, 0, "{stats:?}");
     assert!(!receiving.is_finished(), "the subscriber keeps receiving");
     receiving.abort();
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        text.matches("cannot be decoded").count(),
+        1,
+        "one warning for {} undecodable messages:\n{text}",
+        stats.decode_errors
+    );
+    assert!(
+        text.contains("WheelCommand.max_accel: no value for this field"),
+        "{text}"
+    );
 }

@@ -24,6 +24,9 @@ use crate::Message;
 /// publisher moved.
 const RECHECK_BUDGET: Duration = Duration::from_millis(200);
 
+/// How often at most a subscriber logs that messages cannot be decoded.
+const DECODE_WARNING_EVERY: Duration = Duration::from_secs(10);
+
 /// Subscriber settings.
 #[derive(Debug, Clone)]
 pub struct SubscriberOptions {
@@ -101,6 +104,9 @@ pub struct Subscriber<T: Message> {
     /// This topic's beacon frame (see `publisher::beacon_topic`).
     beacon_frame: Vec<u8>,
     budget: QueueBudget,
+    /// Undecodable messages not yet logged, and when the last log was.
+    unreported_decode_errors: u64,
+    last_decode_warning: Option<std::time::Instant>,
     /// Fires every `recheck_after`; a period without messages triggers a
     /// discovery re-check. One long-lived timer instead of a timeout per
     /// `recv` keeps timer-wheel work off the per-message path.
@@ -177,6 +183,8 @@ impl<T: Message> Subscriber<T> {
             sequence: SequenceTracker::new(),
             beacon_frame: beacon_topic(topic),
             budget: QueueBudget::receiving(options.queue_bytes, options.queue_depth),
+            unreported_decode_errors: 0,
+            last_decode_warning: None,
             idle: Box::pin(tokio::time::sleep(options.recheck_after)),
             active: false,
             _type: PhantomData,
@@ -244,10 +252,28 @@ impl<T: Message> Subscriber<T> {
                 Ok(None) => {}
                 Err(e) => {
                     self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(topic = %self.info.name, r#type = T::TYPE_NAME, error = %e, "dropping a message that could not be decoded");
+                    self.warn_undecodable(&e);
                 }
             }
         }
+    }
+
+    /// Logs an undecodable message: the first at once, then at most one
+    /// line per [`DECODE_WARNING_EVERY`] with how many were dropped since
+    /// (a peer with another definition of the type sends nothing else).
+    fn warn_undecodable(&mut self, error: &Error) {
+        self.unreported_decode_errors += 1;
+        let now = std::time::Instant::now();
+        if self
+            .last_decode_warning
+            .is_some_and(|at| now.duration_since(at) < DECODE_WARNING_EVERY)
+        {
+            return;
+        }
+        tracing::warn!(topic = %self.info.name, r#type = T::TYPE_NAME, dropped = self.unreported_decode_errors,
+            %error, "dropping messages that cannot be decoded (counted in decode_errors)");
+        self.unreported_decode_errors = 0;
+        self.last_decode_warning = Some(now);
     }
 
     /// A message, or `None` for a sequence beacon (counted, not delivered).
