@@ -90,7 +90,7 @@ pub enum Error {
         /// The topic.
         topic: String,
         /// What is wrong with the directory or path, and what to do.
-        source: crate::transport::SocketDirError,
+        source: crate::io::SocketDirError,
     },
     /// The topic's discovery record names an address no subscriber can use
     /// (for as long as the subscriber waited).

@@ -24,6 +24,27 @@
 //! assert_eq!(back, img);
 //! assert_eq!(header.fingerprint, Image::FINGERPRINT);
 //! ```
+//!
+//! # Layers
+//!
+//! Each module uses only those above it in this list (`cortex/tests/layers.rs`
+//! checks it):
+//!
+//! ```text
+//! codec      bytes ↔ values: header, the msgpack reader and writer, errors
+//!   ↓
+//! message    Message and Field, NdArray/DynArray, Value, standard messages
+//!   ↓
+//! io         ZeroMQ on tokio (AsyncSocket), zero-copy frames, socket files
+//!   ↓
+//! discovery  protocol, client, daemon
+//!   ↓
+//! pubsub     Publisher, Subscriber, queues, sequence tracking (+ Error)
+//!   ↓
+//! node       Node, handlers, #[cortex::main] support
+//! ```
+//!
+//! The `cortex` command-line tool is its own crate (`cortex-cli`), on top.
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings), allow(dead_code))))]
 
@@ -33,9 +54,10 @@ extern crate self as cortex;
 pub mod codec;
 pub mod discovery;
 mod error;
+pub mod io;
 pub mod message;
 pub mod node;
-pub mod transport;
+pub mod pubsub;
 
 /// Re-exported: received frames are [`bytes::Bytes`] (see [`Message::decode`]).
 pub use bytes;
@@ -46,7 +68,7 @@ pub use indexmap;
 pub use message::standard as messages;
 pub use message::{DType, DynArray, Element, Field, Message, NdArray, Schema, ShapeError, Value};
 pub use node::{Ctx, Node, NodeConfig, NodeStats, Topic};
-pub use transport::{Publisher, Subscriber};
+pub use pubsub::{Publisher, Subscriber};
 /// Re-exported: [`Publisher::bind`] and [`Subscriber::connect`] take a [`zmq::Context`].
 pub use zmq;
 

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use cortex::transport::async_socket::AsyncSocket;
+use cortex::io::AsyncSocket;
 
 /// A generous correctness bound: nothing here should take more than a few
 /// seconds; hitting it means a wake-up was lost.

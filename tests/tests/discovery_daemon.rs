@@ -7,7 +7,7 @@ use std::time::Duration;
 use cortex::discovery::{
     Client, ClientConfig, Daemon, DaemonConfig, DiscoveryError, Request, Response, Status,
 };
-use cortex::transport::async_socket::AsyncSocket;
+use cortex::io::AsyncSocket;
 
 /// Generous correctness bound for anything that must not hang.
 use cortex_tests::{ipc, live_endpoint, topic_info as info, TestDaemon, BOUND};

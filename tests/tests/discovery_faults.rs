@@ -215,7 +215,7 @@ async fn any_number_of_records_can_be_listed() {
         response.message
     );
 
-    // `cortex topic list` uses `Client::list`: see cortex/tests/cli_faults.rs.
+    // `cortex topic list` uses `Client::list`: see cortex-cli/tests/cli_faults.rs.
 }
 
 /// A client that sends 10 000 requests before reading any reply gets all

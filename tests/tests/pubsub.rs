@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use cortex::discovery::{Client, TopicInfo};
+use cortex::io::OutFrame;
 use cortex::prelude::*;
-use cortex::transport::frame::OutFrame;
 use cortex::{Error, Publisher, Subscriber};
 use cortex_tests::TestEnv;
 
@@ -235,7 +235,7 @@ async fn refused_messages_are_counted_on_both_sides() {
     let env = TestEnv::new();
     let _daemon = env.start_daemon().await;
     let config = quick_beacons(env.node_config("n").queue_depth(10))
-        .on_full_queue(cortex::transport::OnFullQueue::RefuseForAll);
+        .on_full_queue(cortex::pubsub::OnFullQueue::RefuseForAll);
     let node = Node::new(config).await.unwrap();
     let publisher = node.publisher::<Reading>("/hwm").await.unwrap();
     let mut subscriber = node.subscriber::<Reading>("/hwm").await.unwrap();
@@ -531,7 +531,7 @@ async fn subscriptions_are_counted_while_publishing_flat_out() {
     let config = env
         .node_config("n")
         .queue_depth(50)
-        .on_full_queue(cortex::transport::OnFullQueue::SkipSlowSubscriber);
+        .on_full_queue(cortex::pubsub::OnFullQueue::SkipSlowSubscriber);
     let node = Node::new(config).await.unwrap();
     let publisher = Arc::new(node.publisher::<Reading>("/busy").await.unwrap());
     /// Stops the sending thread however the test ends (the runtime waits

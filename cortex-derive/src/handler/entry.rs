@@ -1,4 +1,4 @@
-//! `#[cortex::main(name = "...", worker_threads = N, discovery = "...")]`.
+//! `#[cortex::main(name = "...", worker_threads = N, discovery = "...", logging = false)]`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -6,7 +6,8 @@ use quote::{format_ident, quote};
 use super::args::{self, Arg, Opt};
 use crate::ctxt::Ctxt;
 
-const VALID: &str = "`name = \"node\"`, `worker_threads = N`, `discovery = \"ipc://...\"`";
+const VALID: &str =
+    "`name = \"node\"`, `worker_threads = N`, `discovery = \"ipc://...\"`, `logging = false`";
 
 /// Expands the entry point. On errors, still emits a `main` that compiles
 /// (with the errors) so IDEs keep working.
@@ -15,6 +16,7 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> TokenStream {
     let mut name: Option<Opt<String>> = None;
     let mut threads: Option<Opt<u64>> = None;
     let mut discovery: Option<Opt<String>> = None;
+    let mut logging: Option<Opt<bool>> = None;
     for arg in args::parse(&mut cx, attr) {
         match &arg {
             Arg::Value(k, v) if k == "name" => {
@@ -41,6 +43,13 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> TokenStream {
                     args::set(&mut cx, &mut discovery, k, s);
                 }
             }
+            Arg::Value(k, v) if k == "logging" => match v {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Bool(b),
+                    ..
+                }) => args::set(&mut cx, &mut logging, k, b.value),
+                _ => cx.error_spanned_by(v, "`logging` takes `true` or `false`"),
+            },
             other => args::unknown(&mut cx, other, "cortex::main", VALID),
         }
     }
@@ -84,6 +93,7 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
+    let logging_q = logging.is_none_or(|l| l.value);
     let errors = cx.check().map(|e| e.to_compile_error());
 
     let mut user = item.clone();
@@ -119,7 +129,12 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> TokenStream {
         #vis fn #ident() -> ::std::process::ExitCode {
             #user
             #p::run_main(
-                #p::MainOptions { name: #name_q, worker_threads: #threads_q, discovery: #discovery_q },
+                #p::MainOptions {
+                    name: #name_q,
+                    worker_threads: #threads_q,
+                    discovery: #discovery_q,
+                    logging: #logging_q,
+                },
                 |__cortex_node: ::cortex::Node| async move { #body },
             )
         }

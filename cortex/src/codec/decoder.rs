@@ -417,6 +417,41 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// Reads a map by key: calls `field(key, self)` for each entry, in wire
+    /// order; `field` must consume the value (read it, or
+    /// [`skip_value`](Self::skip_value) it). Keys are compared as bytes
+    /// (no UTF-8 check). A key that appears twice is
+    /// [`DuplicateKey`](K::DuplicateKey), a key that is not a string is
+    /// [`WrongType`](K::WrongType): a reader that looks values up by key
+    /// must not silently pick one of two.
+    pub fn read_map_by_key<E: From<K>>(
+        &mut self,
+        mut field: impl FnMut(&'a [u8], &mut Self) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let entries = self.read_map_len()?;
+        self.enter()?;
+        // No allocation for the usual few keys (this runs per array per
+        // message); a set for large maps, which hostile input may claim.
+        let mut few: [&'a [u8]; 16] = [&[]; 16];
+        let mut many: std::collections::HashSet<&'a [u8]> = std::collections::HashSet::new();
+        for i in 0..entries {
+            let key = self.read_str_bytes()?;
+            let repeated = if entries <= few.len() {
+                let seen = few[..i].contains(&key);
+                few[i] = key;
+                seen
+            } else {
+                !many.insert(key)
+            };
+            if repeated {
+                return Err(K::DuplicateKey(String::from_utf8_lossy(key).into_owned()).into());
+            }
+            field(key, self)?;
+        }
+        self.leave();
+        Ok(())
+    }
+
     /// Skips one value of any type (used for unknown map keys).
     pub fn skip_value(&mut self) -> Result<(), K> {
         match self.peek_kind()? {

@@ -152,6 +152,9 @@ pub enum DecodeErrorKind {
     /// Values nest deeper than the decoder allows.
     #[error("values nest deeper than {0} levels")]
     TooDeep(usize),
+    /// A map read by key has the same key twice.
+    #[error("the key `{0}` appears twice in one map")]
+    DuplicateKey(String),
     /// An array descriptor lacks a key.
     #[error("array descriptor is missing the key `{0}`")]
     MissingKey(&'static str),

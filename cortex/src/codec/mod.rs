@@ -6,13 +6,11 @@
 //! protocol reference for the byte-level description.
 
 mod decoder;
-mod dynamic;
 mod encoder;
 mod error;
 mod header;
 
 pub use decoder::{Decoder, Int, ValueKind, MAX_DEPTH, MAX_PREALLOC};
-pub use dynamic::DynamicMessage;
 pub use encoder::Encoder;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, FieldPath};
 pub use header::Header;

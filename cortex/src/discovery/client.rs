@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::address::default_address;
 use super::error::{DiscoveryError, ProtocolError, Result};
 use super::protocol::{Request, Response, Status, TopicInfo};
-use crate::transport::async_socket::AsyncSocket;
+use crate::io::AsyncSocket;
 
 /// The daemon holds a `WAIT_FOR_TOPIC` for up to this long (its
 /// [`DaemonConfig::long_poll_window`](super::DaemonConfig::long_poll_window)

@@ -26,8 +26,8 @@ use super::host_lock::HostLock;
 use super::outbox::{Outbox, Sent};
 use super::probe::{probe, Liveness};
 use super::protocol::{Command, Request, Response, Status, TopicInfo, MAX_MESSAGE_BYTES};
-use crate::transport::async_socket::AsyncSocket;
-use crate::transport::{check_socket_path, prepare_dir, restrict_socket, SocketAccess};
+use crate::io::AsyncSocket;
+use crate::io::{check_socket_path, prepare_dir, restrict_socket, SocketAccess};
 
 /// Per-frame size limit of the daemon socket: a larger frame makes libzmq
 /// drop the sender's connection instead of buffering it. Anything above
@@ -171,7 +171,7 @@ impl Daemon {
     /// listens on (left by a crashed daemon) is taken over, and the parent
     /// directory is created if needed.
     pub async fn bind_with(config: DaemonConfig) -> Result<Self> {
-        crate::transport::raise_fd_limit();
+        crate::io::raise_fd_limit();
         let address = config.address.clone();
         let ipc_path = validate_bind_address(&address)?;
         let host_lock = match &ipc_path {

@@ -10,23 +10,15 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtocolError {
-    /// The bytes are not valid msgpack.
-    #[error("invalid msgpack at byte {offset}: {what}")]
-    Msgpack {
-        /// Byte offset where decoding stopped.
-        offset: usize,
-        /// What was wrong there.
-        what: &'static str,
-    },
-    /// The value is valid msgpack but not the expected shape.
-    #[error("{what}: expected {expected}, found {found}")]
-    WrongType {
+    /// The bytes are not a valid msgpack value of the expected shape
+    /// (truncated, wrong type, nested too deep, an extension type, a
+    /// repeated key, ...).
+    #[error("{what}: {kind}")]
+    Decode {
         /// Which value (e.g. `request`, `topic_info.fingerprint`).
         what: &'static str,
-        /// The expected msgpack type.
-        expected: &'static str,
-        /// The msgpack type found instead.
-        found: &'static str,
+        /// What was wrong, as the codec reports it.
+        kind: crate::codec::DecodeErrorKind,
     },
     /// A required key is absent from a map.
     #[error("{what} has no key `{key}`")]
@@ -35,14 +27,6 @@ pub enum ProtocolError {
         what: &'static str,
         /// The missing key.
         key: &'static str,
-    },
-    /// A key appears twice in one map.
-    #[error("{what} has the key `{key}` twice")]
-    DuplicateKey {
-        /// Which map.
-        what: &'static str,
-        /// The repeated key.
-        key: String,
     },
     /// A request names a command this side does not know.
     #[error("unknown command {0}")]
@@ -66,6 +50,21 @@ pub enum ProtocolError {
         /// The limit.
         max: usize,
     },
+}
+
+impl ProtocolError {
+    pub(crate) fn decode(what: &'static str, kind: crate::codec::DecodeErrorKind) -> Self {
+        ProtocolError::Decode { what, kind }
+    }
+}
+
+impl From<crate::codec::DecodeErrorKind> for ProtocolError {
+    fn from(kind: crate::codec::DecodeErrorKind) -> Self {
+        ProtocolError::Decode {
+            what: "message",
+            kind,
+        }
+    }
 }
 
 /// Everything that can go wrong talking to, or running, a discovery daemon.
@@ -117,7 +116,7 @@ pub enum DiscoveryError {
         /// The daemon address.
         address: String,
         /// What is wrong and what to do.
-        source: crate::transport::SocketDirError,
+        source: crate::io::SocketDirError,
     },
     /// A socket or file operation failed.
     #[error("{context} ({address}): {source}")]

@@ -57,7 +57,6 @@ mod client;
 mod daemon;
 mod error;
 mod host_lock;
-mod msgpack;
 mod outbox;
 mod probe;
 pub mod protocol;

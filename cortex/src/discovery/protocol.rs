@@ -9,6 +9,12 @@
 //! so decoding the Python vectors and encoding them again gives the same
 //! bytes. Decoding accepts any valid encoding and reads maps by key.
 //!
+//! Both directions go through the message codec's msgpack reader and
+//! writer ([`crate::codec`]), with its limits: values nest at most
+//! [`MAX_DEPTH`](crate::codec::MAX_DEPTH) levels, extension types are
+//! rejected (also under keys this side skips), and a map with a repeated
+//! key is rejected rather than read as one of the two.
+//!
 //! Extensions are new command numbers, never new `TopicInfo` keys (the
 //! Python client builds its `TopicInfo` from every key it receives). A
 //! Python daemon answers an unknown command with `ERROR`, so a cortex client
@@ -17,7 +23,7 @@
 use std::fmt;
 
 use super::error::ProtocolError;
-use super::msgpack::{self, Fields, Value, Writer};
+use crate::codec::{Decoder, EncodeError, Encoder, Int, ValueKind};
 
 /// Largest request or response body the daemon and client accept.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
@@ -49,23 +55,19 @@ pub struct TopicInfo {
 impl TopicInfo {
     /// Encodes the record as its msgpack map (without the outer `bin`).
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        self.write(&mut w);
-        w.into_vec()
-    }
-
-    fn write(&self, w: &mut Writer) {
-        w.map_len(5);
-        w.str("name");
-        w.str(&self.name);
-        w.str("address");
-        w.str(&self.address);
-        w.str("message_type");
-        w.str(&self.message_type);
-        w.str("fingerprint");
-        w.uint(self.fingerprint);
-        w.str("publisher_node");
-        w.str(&self.publisher_node);
+        encoded(|w| {
+            w.write_map_len(5)?;
+            w.write_str("name")?;
+            w.write_str(&self.name)?;
+            w.write_str("address")?;
+            w.write_str(&self.address)?;
+            w.write_str("message_type")?;
+            w.write_str(&self.message_type)?;
+            w.write_str("fingerprint")?;
+            w.write_u64(self.fingerprint);
+            w.write_str("publisher_node")?;
+            w.write_str(&self.publisher_node)
+        })
     }
 
     /// Checks what a daemon stores: a non-empty topic name of at most
@@ -100,37 +102,49 @@ impl TopicInfo {
 
     /// Decodes a record from its msgpack map. Unknown keys are ignored.
     pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
-        Self::from_value(&msgpack::parse(bytes)?)
-    }
-
-    fn from_value(value: &Value<'_>) -> Result<Self, ProtocolError> {
-        let f = Fields::new("topic_info", value)?;
-        let fingerprint = msgpack::as_int("topic_info.fingerprint", f.require("fingerprint")?)?;
-        Ok(Self {
-            name: msgpack::as_str("topic_info.name", f.require("name")?)?,
-            address: msgpack::as_str("topic_info.address", f.require("address")?)?,
-            message_type: msgpack::as_str("topic_info.message_type", f.require("message_type")?)?,
-            fingerprint: u64::try_from(fingerprint).map_err(|_| ProtocolError::OutOfRange {
-                what: "topic_info.fingerprint",
-                value: fingerprint,
-            })?,
-            publisher_node: msgpack::as_str(
-                "topic_info.publisher_node",
-                f.require("publisher_node")?,
-            )?,
+        whole("topic_info", bytes, |dec| {
+            let (mut name, mut address, mut message_type, mut fingerprint, mut node) =
+                (None, None, None, None, None);
+            dec.read_map_by_key(|key, dec| {
+                match key {
+                    b"name" => name = Some(string(dec, "topic_info.name")?),
+                    b"address" => address = Some(string(dec, "topic_info.address")?),
+                    b"message_type" => message_type = Some(string(dec, "topic_info.message_type")?),
+                    b"fingerprint" => fingerprint = Some(int(dec, "topic_info.fingerprint")?),
+                    b"publisher_node" => node = Some(string(dec, "topic_info.publisher_node")?),
+                    _ => skip(dec, "topic_info")?,
+                }
+                Ok::<(), ProtocolError>(())
+            })?;
+            let missing = |key| ProtocolError::MissingKey {
+                what: "topic_info",
+                key,
+            };
+            let fingerprint = fingerprint.ok_or_else(|| missing("fingerprint"))?;
+            Ok(Self {
+                name: name.ok_or_else(|| missing("name"))?,
+                address: address.ok_or_else(|| missing("address"))?,
+                message_type: message_type.ok_or_else(|| missing("message_type"))?,
+                fingerprint: u64::try_from(fingerprint).map_err(|_| ProtocolError::OutOfRange {
+                    what: "topic_info.fingerprint",
+                    value: fingerprint,
+                })?,
+                publisher_node: node.ok_or_else(|| missing("publisher_node"))?,
+            })
         })
     }
 
-    /// Decodes the `bin` (or, leniently, `str`) that carries a nested record.
-    fn from_nested(what: &'static str, value: &Value<'_>) -> Result<Self, ProtocolError> {
-        match value {
-            Value::Bin(bytes) | Value::Str(bytes) => Self::decode(bytes),
-            other => Err(ProtocolError::WrongType {
-                what,
-                expected: "bin",
-                found: other.type_name(),
-            }),
+    /// Reads the `bin` (or, leniently, `str`) that carries a nested record.
+    fn read_nested(dec: &mut Decoder<'_>, what: &'static str) -> Result<Self, ProtocolError> {
+        let bytes = match dec
+            .peek_kind()
+            .map_err(|k| ProtocolError::decode(what, k))?
+        {
+            ValueKind::Str => dec.read_str_bytes(),
+            _ => dec.read_bin(),
         }
+        .map_err(|k| ProtocolError::decode(what, k))?;
+        Self::decode(bytes)
     }
 }
 
@@ -328,41 +342,48 @@ impl Request {
 
     /// Encodes the request map.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        w.map_len(if self.topic_info.is_some() { 3 } else { 2 });
-        w.str("command");
-        w.uint(u64::from(self.command.code()));
-        w.str("topic_name");
-        match &self.topic_name {
-            Some(name) => w.str(name),
-            None => w.nil(),
-        }
-        if let Some(info) = &self.topic_info {
-            w.str("topic_info");
-            w.bin(&info.encode());
-        }
-        w.into_vec()
+        encoded(|w| {
+            w.write_map_len(if self.topic_info.is_some() { 3 } else { 2 })?;
+            w.write_str("command")?;
+            w.write_u64(u64::from(self.command.code()));
+            w.write_str("topic_name")?;
+            match &self.topic_name {
+                Some(name) => w.write_str(name)?,
+                None => w.write_nil(),
+            }
+            if let Some(info) = &self.topic_info {
+                w.write_str("topic_info")?;
+                w.write_bin(&info.encode())?;
+            }
+            Ok(())
+        })
     }
 
     /// Decodes a request map.
     pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
         check_size(bytes)?;
-        let value = msgpack::parse(bytes)?;
-        let f = Fields::new("request", &value)?;
-        let code = msgpack::as_int("request.command", f.require("command")?)?;
-        let command = Command::from_code(code).ok_or(ProtocolError::UnknownCommand(code))?;
-        let topic_name = match f.get("topic_name") {
-            None | Some(Value::Nil) => None,
-            Some(v) => Some(msgpack::as_str("request.topic_name", v)?),
-        };
-        let topic_info = match f.get("topic_info") {
-            None | Some(Value::Nil) => None,
-            Some(v) => Some(TopicInfo::from_nested("request.topic_info", v)?),
-        };
-        Ok(Self {
-            command,
-            topic_name,
-            topic_info,
+        whole("request", bytes, |dec| {
+            let (mut code, mut topic_name, mut topic_info) = (None, None, None);
+            dec.read_map_by_key(|key, dec| {
+                match key {
+                    b"command" => code = Some(int(dec, "request.command")?),
+                    b"topic_name" => topic_name = optional(dec, "request.topic_name", string)?,
+                    b"topic_info" => {
+                        topic_info = optional(dec, "request.topic_info", TopicInfo::read_nested)?
+                    }
+                    _ => skip(dec, "request")?,
+                }
+                Ok::<(), ProtocolError>(())
+            })?;
+            let code = code.ok_or(ProtocolError::MissingKey {
+                what: "request",
+                key: "command",
+            })?;
+            Ok(Self {
+                command: Command::from_code(code).ok_or(ProtocolError::UnknownCommand(code))?,
+                topic_name,
+                topic_info,
+            })
         })
     }
 }
@@ -398,65 +419,125 @@ impl Response {
 
     /// Encodes the response map.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        let len = 2 + u32::from(self.topic_info.is_some()) + u32::from(self.topics.is_some());
-        w.map_len(len);
-        w.str("status");
-        w.uint(u64::from(self.status.code()));
-        w.str("message");
-        w.str(&self.message);
-        if let Some(info) = &self.topic_info {
-            w.str("topic_info");
-            w.bin(&info.encode());
-        }
-        if let Some(topics) = &self.topics {
-            w.str("topics");
-            w.array_len(u32::try_from(topics.len()).unwrap_or(u32::MAX));
-            for info in topics.iter().take(u32::MAX as usize) {
-                w.bin(&info.encode());
+        encoded(|w| {
+            let len =
+                2 + usize::from(self.topic_info.is_some()) + usize::from(self.topics.is_some());
+            w.write_map_len(len)?;
+            w.write_str("status")?;
+            w.write_u64(u64::from(self.status.code()));
+            w.write_str("message")?;
+            w.write_str(&self.message)?;
+            if let Some(info) = &self.topic_info {
+                w.write_str("topic_info")?;
+                w.write_bin(&info.encode())?;
             }
-        }
-        w.into_vec()
+            if let Some(topics) = &self.topics {
+                w.write_str("topics")?;
+                w.write_array_len(topics.len())?;
+                for info in topics {
+                    w.write_bin(&info.encode())?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Decodes a response map.
     pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
         check_size(bytes)?;
-        let value = msgpack::parse(bytes)?;
-        let f = Fields::new("response", &value)?;
-        let code = msgpack::as_int("response.status", f.require("status")?)?;
-        let status = Status::from_code(code).ok_or(ProtocolError::UnknownStatus(code))?;
-        let message = match f.get("message") {
-            None | Some(Value::Nil) => String::new(),
-            Some(v) => msgpack::as_str("response.message", v)?,
-        };
-        let topic_info = match f.get("topic_info") {
-            None | Some(Value::Nil) => None,
-            Some(v) => Some(TopicInfo::from_nested("response.topic_info", v)?),
-        };
-        let topics = match f.get("topics") {
-            None | Some(Value::Nil) => None,
-            Some(Value::Array(items)) => Some(
-                items
-                    .iter()
-                    .map(|v| TopicInfo::from_nested("response.topics[]", v))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Some(other) => {
-                return Err(ProtocolError::WrongType {
-                    what: "response.topics",
-                    expected: "array",
-                    found: other.type_name(),
-                })
-            }
-        };
-        Ok(Self {
-            status,
-            message,
-            topic_info,
-            topics,
+        whole("response", bytes, |dec| {
+            let (mut code, mut message, mut topic_info, mut topics) = (None, None, None, None);
+            dec.read_map_by_key(|key, dec| {
+                match key {
+                    b"status" => code = Some(int(dec, "response.status")?),
+                    b"message" => message = optional(dec, "response.message", string)?,
+                    b"topic_info" => {
+                        topic_info = optional(dec, "response.topic_info", TopicInfo::read_nested)?
+                    }
+                    b"topics" => topics = optional(dec, "response.topics", records)?,
+                    _ => skip(dec, "response")?,
+                }
+                Ok::<(), ProtocolError>(())
+            })?;
+            let code = code.ok_or(ProtocolError::MissingKey {
+                what: "response",
+                key: "status",
+            })?;
+            Ok(Self {
+                status: Status::from_code(code).ok_or(ProtocolError::UnknownStatus(code))?,
+                message: message.unwrap_or_default(),
+                topic_info,
+                topics,
+            })
         })
     }
+}
+
+/// Encodes with the codec's writer. Discovery values are far below
+/// msgpack's 4 GiB limits (a reply is at most [`MAX_MESSAGE_BYTES`]).
+fn encoded(write: impl FnOnce(&mut Encoder) -> Result<(), EncodeError>) -> Vec<u8> {
+    let mut w = Encoder::new();
+    if let Err(e) = write(&mut w) {
+        // Only a string or list longer than 4 GiB gets here: an invariant
+        // of the caller's data, not something the network can cause.
+        panic!("cannot encode a discovery message: {e}");
+    }
+    w.finish().0
+}
+
+/// Decodes exactly one value spanning all of `bytes`.
+fn whole<T>(
+    what: &'static str,
+    bytes: &[u8],
+    read: impl FnOnce(&mut Decoder<'_>) -> Result<T, ProtocolError>,
+) -> Result<T, ProtocolError> {
+    let mut dec = Decoder::new(bytes, &[]);
+    let value = read(&mut dec)?;
+    dec.finish().map_err(|k| ProtocolError::decode(what, k))?;
+    Ok(value)
+}
+
+fn string(dec: &mut Decoder<'_>, what: &'static str) -> Result<String, ProtocolError> {
+    dec.read_str()
+        .map(str::to_owned)
+        .map_err(|k| ProtocolError::decode(what, k))
+}
+
+fn int(dec: &mut Decoder<'_>, what: &'static str) -> Result<i128, ProtocolError> {
+    match dec.read_int().map_err(|k| ProtocolError::decode(what, k))? {
+        Int::U(v) => Ok(i128::from(v)),
+        Int::I(v) => Ok(i128::from(v)),
+    }
+}
+
+/// `read`, or `None` for nil.
+fn optional<T>(
+    dec: &mut Decoder<'_>,
+    what: &'static str,
+    read: impl FnOnce(&mut Decoder<'_>, &'static str) -> Result<T, ProtocolError>,
+) -> Result<Option<T>, ProtocolError> {
+    if dec.read_nil().map_err(|k| ProtocolError::decode(what, k))? {
+        Ok(None)
+    } else {
+        read(dec, what).map(Some)
+    }
+}
+
+/// An array of nested records.
+fn records(dec: &mut Decoder<'_>, what: &'static str) -> Result<Vec<TopicInfo>, ProtocolError> {
+    let n = dec
+        .read_array_len()
+        .map_err(|k| ProtocolError::decode(what, k))?;
+    let mut out = Vec::with_capacity(n.min(crate::codec::MAX_PREALLOC));
+    for _ in 0..n {
+        out.push(TopicInfo::read_nested(dec, "response.topics[]")?);
+    }
+    Ok(out)
+}
+
+/// Skips the value of a key this side does not know.
+fn skip(dec: &mut Decoder<'_>, what: &'static str) -> Result<(), ProtocolError> {
+    dec.skip_value().map_err(|k| ProtocolError::decode(what, k))
 }
 
 fn check_size(bytes: &[u8]) -> Result<(), ProtocolError> {

@@ -1,6 +1,7 @@
 //! Message types: the [`Message`] and [`Field`] traits, arrays, dynamic
 //! values and the standard messages.
 
+mod dynamic;
 mod field;
 pub mod fingerprint;
 mod ndarray;
@@ -8,6 +9,7 @@ mod schema;
 pub mod standard;
 mod value;
 
+pub use dynamic::DynamicMessage;
 pub use ndarray::{DType, DynArray, Element, NdArray, ShapeError};
 pub use schema::{FieldSchema, Schema};
 pub use value::Value;

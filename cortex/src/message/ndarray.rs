@@ -2,7 +2,7 @@
 //!
 //! **Sending** hands the array's buffer to the encoder as a shared
 //! [`Bytes`] handle: no copy of the payload is made, the frame refers to the
-//! same memory (see `transport` for the hand-off to libzmq).
+//! same memory (see `crate::io::OutFrame` for the hand-off to libzmq).
 //!
 //! **Receiving** keeps the received frame and views it as `&[T]` when the
 //! frame's address is aligned for `T` (zero-copy). libzmq does not
@@ -571,12 +571,9 @@ fn write_desc(
 }
 
 fn read_desc(dec: &mut Decoder<'_>) -> Result<ArrayDesc, DecodeErrorKind> {
-    let entries = dec.read_map_len()?;
-    dec.enter()?;
     let (mut kind, mut index, mut dtype, mut shape) = (None, None, None, None);
-    for _ in 0..entries {
-        // Keys as bytes: no UTF-8 check for names compared against ours.
-        match dec.read_str_bytes()? {
+    dec.read_map_by_key(|key, dec| {
+        match key {
             OOB_KEY_BYTES => kind = Some(dec.read_str()?),
             b"buffer" => index = Some(dec.read_int()?.convert::<u64>("u64")?),
             b"dtype" => dtype = Some(dec.read_str()?),
@@ -590,8 +587,8 @@ fn read_desc(dec: &mut Decoder<'_>) -> Result<ArrayDesc, DecodeErrorKind> {
             }
             _ => dec.skip_value()?,
         }
-    }
-    dec.leave();
+        Ok::<(), DecodeErrorKind>(())
+    })?;
     // `let ... else` rather than `ok_or(K::...)`: on this per-message path
     // an eagerly built error value is built and dropped for nothing.
     let Some(kind) = kind else {

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::transport::{PublisherOptions, SocketAccess, SubscriberOptions, Transport};
+use crate::io::SocketAccess;
+use crate::pubsub::{PublisherOptions, SubscriberOptions, Transport};
 
 /// Environment variable that, when set to `0`/`false`, stops a node from
 /// starting its own discovery daemon when none answers.
@@ -105,8 +106,8 @@ impl NodeConfig {
     }
 
     /// What publishers do when a subscriber's queue is full (see
-    /// [`OnFullQueue`](crate::transport::OnFullQueue)).
-    pub fn on_full_queue(mut self, policy: crate::transport::OnFullQueue) -> Self {
+    /// [`OnFullQueue`](crate::pubsub::OnFullQueue)).
+    pub fn on_full_queue(mut self, policy: crate::pubsub::OnFullQueue) -> Self {
         self.publisher.on_full_queue = policy;
         self
     }

@@ -14,7 +14,7 @@ use super::Ctx;
 use crate::codec::Header;
 use crate::discovery::DiscoveryError;
 use crate::error::{Error, Result};
-use crate::transport::{Subscriber, SubscriberOptions};
+use crate::pubsub::{Subscriber, SubscriberOptions};
 use crate::Message;
 
 /// What a handler may return: `()` or `Result<(), E>` with `E: Display`.

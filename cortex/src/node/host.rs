@@ -21,7 +21,7 @@ use crate::discovery::{
     Client, ClientConfig, Daemon, DaemonConfig, DiscoveryError, HostLock, ShutdownHandle,
 };
 use crate::error::Result;
-use crate::transport::SocketAccess;
+use crate::io::SocketAccess;
 
 /// How often a watchdog checks the host lock of an ipc address.
 const LOCK_CHECK: Duration = Duration::from_millis(250);

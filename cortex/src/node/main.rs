@@ -14,6 +14,11 @@ pub struct MainOptions {
     pub worker_threads: Option<usize>,
     /// Discovery address; default: `CORTEX_DISCOVERY`, else the standard one.
     pub discovery: Option<&'static str>,
+    /// Install a `tracing` subscriber that logs to stderr (`RUST_LOG`
+    /// filters, default `info`). `#[cortex::main(logging = false)]` leaves
+    /// logging to the program (e.g. its own `tracing_subscriber` setup);
+    /// without the crate's `logging` feature nothing is installed.
+    pub logging: bool,
 }
 
 /// Builds the runtime and the node, runs `body`, and turns the outcome into
@@ -23,13 +28,9 @@ where
     F: FnOnce(Node) -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
+    if options.logging {
+        install_logging();
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
     if let Some(n) = options.worker_threads {
@@ -68,3 +69,19 @@ where
         }
     }
 }
+
+/// Logs to stderr; `RUST_LOG` overrides the default level `info`. Leaves an
+/// already installed subscriber alone.
+#[cfg(feature = "logging")]
+fn install_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+}
+
+#[cfg(not(feature = "logging"))]
+fn install_logging() {}

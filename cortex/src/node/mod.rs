@@ -34,9 +34,8 @@ use tokio::task::JoinHandle;
 
 use crate::discovery::{default_address, Client, ClientConfig};
 use crate::error::{Error, Result};
-use crate::transport::{
-    Publisher, PublisherStats, SocketAccess, Subscriber, SubscriberCounters, SubscriberStats,
-};
+use crate::io::SocketAccess;
+use crate::pubsub::{Publisher, PublisherStats, Subscriber, SubscriberCounters, SubscriberStats};
 use crate::Message;
 
 /// A cortex node. Cheap to clone (all clones are the same node).
@@ -117,7 +116,7 @@ impl Node {
                 config.name
             )));
         }
-        crate::transport::raise_fd_limit();
+        crate::io::raise_fd_limit();
         // An invalid CORTEX_SOCKET_ACCESS must not pass for the default.
         SocketAccess::from_env().map_err(|e| Error::Config(e.problem))?;
         let zmq = zmq::Context::new();

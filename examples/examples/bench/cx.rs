@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use cortex::discovery::{Daemon, ShutdownHandle};
 use cortex::prelude::*;
-use cortex::transport::SubscriberStats;
+use cortex::pubsub::SubscriberStats;
 
 use super::common::{pace, template, Job, Recorder, PING, PONG, TOPIC};
 use super::proc::{say, Control, Peer};
@@ -70,8 +70,8 @@ fn config(name: &str, discovery: &str, root: &Path, hwm: i32) -> NodeConfig {
     // BENCH_ON_FULL=refuse measures OnFullQueue::RefuseForAll instead of the
     // default SkipSlowSubscriber (plain PUB behaviour, like the raw baseline).
     let on_full = match std::env::var("BENCH_ON_FULL").as_deref() {
-        Ok("refuse") => cortex::transport::OnFullQueue::RefuseForAll,
-        _ => cortex::transport::OnFullQueue::SkipSlowSubscriber,
+        Ok("refuse") => cortex::pubsub::OnFullQueue::RefuseForAll,
+        _ => cortex::pubsub::OnFullQueue::SkipSlowSubscriber,
     };
     NodeConfig::new(name)
         .discovery(discovery)

@@ -43,7 +43,7 @@ impl ProcStats {
     }
 }
 
-/// A publisher's counters for one topic (`cortex::transport::PublisherStats`).
+/// A publisher's counters for one topic (`cortex::pubsub::PublisherStats`).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub(crate) struct PubTopic {
     pub(crate) published: u64,

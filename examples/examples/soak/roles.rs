@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cortex::discovery::{Daemon, DaemonConfig};
 use cortex::prelude::*;
-use cortex::transport::{Publisher, PublisherStats, Subscriber, SubscriberStats};
+use cortex::pubsub::{Publisher, PublisherStats, Subscriber, SubscriberStats};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::time::{interval, MissedTickBehavior};
 

@@ -1,4 +1,6 @@
-//! Command-line interface: argument parsing and dispatch.
+//! The `cortex` command-line tool: runs a discovery daemon, shows what it
+//! knows, and watches topics. Argument parsing and dispatch are here; each
+//! command lives in its own module.
 
 mod discovery;
 mod output;
@@ -29,7 +31,7 @@ enum Command {
 }
 
 /// Parses the command line, runs the command, and maps errors to exit code 1.
-pub(crate) fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
-use super::{DecodeError, DecodeErrorKind, Decoder, Header};
-use crate::message::{Field, Value};
+use super::{Field, Value};
+use crate::codec::{DecodeError, DecodeErrorKind, Decoder, Header};
 
 /// A message decoded without its type: the header and the field values in
 /// wire order (arrays resolved from their out-of-band frames).

@@ -1,7 +1,6 @@
 //! `Publisher<T>`: one XPUB socket per topic, registered with discovery.
 
 use std::marker::PhantomData;
-use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,18 +8,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::endpoint::Transport;
-use super::frame::OutFrame;
 use super::queue::{OnFullQueue, QueueBudget};
-use super::socket_dir::restrict_socket;
-use super::sockopt;
 use crate::codec::{Encoder, Header};
 use crate::discovery::{Client, Registration, TopicInfo};
 use crate::error::{Error, Result};
+use crate::io::{register_zmq_fd, restrict_socket, sockopt, OutFrame, ZmqFd};
 use crate::{Field, Message};
 
 /// Frames up to this size are stored inside the `zmq_msg_t` by libzmq
@@ -162,15 +158,6 @@ pub fn beacon_topic(topic: &str) -> Vec<u8> {
 /// Starts every beacon topic frame (NUL first: no topic name starts so).
 const BEACON_PREFIX: &[u8] = b"\0cortex.seq\0";
 
-/// The socket's `ZMQ_FD` (owned by libzmq, not by us).
-struct ZmqFd(RawFd);
-
-impl AsRawFd for ZmqFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0
-    }
-}
-
 impl<T: Message> std::fmt::Debug for Publisher<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Publisher")
@@ -226,9 +213,6 @@ impl<T: Message> Publisher<T> {
                 });
             }
         }
-        let fd = socket
-            .get_fd()
-            .map_err(|e| Error::zmq(ctx_err("reading ZMQ_FD"), e))?;
         let shared = Arc::new(Shared {
             topic: topic.to_owned(),
             topic_frame: Bytes::copy_from_slice(topic.as_bytes()),
@@ -255,12 +239,11 @@ impl<T: Message> Publisher<T> {
             poke: Notify::new(),
             closed: AtomicBool::new(false),
         });
-        // SAFETY: `fd` is the socket's ZMQ_FD, open for as long as the socket
-        // is. The reader task owns the AsyncFd and an Arc of the socket and
-        // drops the AsyncFd first (see `Reader`), so the descriptor is
-        // deregistered before libzmq can close it.
-        let async_fd = unsafe { AsyncFd::register_with_interest(ZmqFd(fd), Interest::READABLE) }
-            .map_err(|e| Error::io(ctx_err("registering ZMQ_FD with tokio"), e.into()))?;
+        // SAFETY: the reader task owns the registration and an Arc of the
+        // socket, and drops the registration first (see `Reader`), so it is
+        // gone before libzmq can close the descriptor.
+        let async_fd = unsafe { register_zmq_fd(&shared.lock().socket) }
+            .map_err(|e| Error::io(ctx_err("registering ZMQ_FD with tokio"), e))?;
         let reader = tokio::spawn(read_subscriptions(Reader {
             fd: async_fd,
             shared: Arc::clone(&shared),

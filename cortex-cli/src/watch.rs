@@ -4,12 +4,12 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cortex::codec::DynamicMessage;
 use cortex::discovery::{Client, TopicInfo};
+use cortex::io::frame_to_bytes;
+use cortex::io::AsyncSocket;
+use cortex::message::DynamicMessage;
 use cortex::messages::*;
-use cortex::transport::async_socket::AsyncSocket;
-use cortex::transport::frame::frame_to_bytes;
-use cortex::transport::{beacon_topic, SequenceTracker};
+use cortex::pubsub::{beacon_topic, SequenceTracker};
 use cortex::{Error, Message, Result, Schema};
 
 use super::output::outln;

@@ -3,8 +3,8 @@
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use super::socket_dir::{check_socket_path, prepare_dir, SocketAccess};
 use crate::error::{Error, Result};
+use crate::io::{check_socket_path, prepare_dir, SocketAccess};
 
 /// The longest ipc path libzmq accepts (`sun_path` minus the NUL).
 pub const MAX_IPC_PATH: usize = 107;

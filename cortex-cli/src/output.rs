@@ -26,7 +26,7 @@ pub(crate) fn is_broken_pipe(error: &cortex::Error) -> bool {
 /// `println!` for the CLI: `outln!(...)?` returns the write error.
 macro_rules! outln {
     ($($arg:tt)*) => {
-        $crate::cli::output::line(format_args!($($arg)*))
+        $crate::output::line(format_args!($($arg)*))
     };
 }
 pub(crate) use outln;

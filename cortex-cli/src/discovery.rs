@@ -1,7 +1,7 @@
 //! `cortex discovery`: run the discovery daemon.
 
 use cortex::discovery::{Daemon, DaemonConfig, DiscoveryError, DEFAULT_ADDRESS};
-use cortex::transport::SocketAccess;
+use cortex::io::SocketAccess;
 
 /// Arguments of `cortex discovery`.
 #[derive(Debug, clap::Args)]

@@ -10,14 +10,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Sleep;
 
-use super::async_socket::AsyncSocket;
-use super::frame::frame_to_bytes;
 use super::publisher::beacon_topic;
 use super::queue::QueueBudget;
 use super::sequence::{SequenceEvent, SequenceTracker};
 use crate::codec::{DecodeError, Header};
 use crate::discovery::{check_topic_address, Client, TopicInfo};
 use crate::error::{Error, Result};
+use crate::io::{frame_to_bytes, AsyncSocket};
 use crate::Message;
 
 /// Longest a quiet subscriber spends asking discovery whether its

@@ -29,26 +29,14 @@
 
 use std::fmt;
 use std::io;
-use std::os::unix::io::{AsRawFd, RawFd};
 
 use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
+
+use super::zmq_fd::{self, ZmqFd};
 
 /// How many operations may complete back to back without awaiting before the
 /// socket yields to the scheduler, so a busy socket cannot starve other tasks.
 const MAX_OPS_PER_WAKE: u32 = 64;
-
-/// The socket's `ZMQ_FD`, registered with the reactor.
-///
-/// It does not own the descriptor: libzmq does, and closes it with the socket.
-#[derive(Debug)]
-struct ZmqFd(RawFd);
-
-impl AsRawFd for ZmqFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0
-    }
-}
 
 /// A ZeroMQ socket of any type driven by tokio.
 ///
@@ -69,7 +57,10 @@ impl fmt::Debug for AsyncSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncSocket")
             .field("type", &self.socket.get_socket_type().ok())
-            .field("fd", &self.fd.get_ref().0)
+            .field(
+                "fd",
+                &std::os::unix::io::AsRawFd::as_raw_fd(self.fd.get_ref()),
+            )
             .finish()
     }
 }
@@ -78,14 +69,9 @@ impl AsyncSocket {
     /// Wraps `socket` and registers its `ZMQ_FD` with the current tokio
     /// reactor. Must be called inside a tokio runtime.
     pub fn new(socket: zmq::Socket) -> io::Result<Self> {
-        let raw = socket.get_fd()?;
-        // SAFETY: `raw` is the socket's `ZMQ_FD`, an open descriptor that
-        // libzmq creates with the socket, never replaces, and closes only
-        // when the socket is closed. `AsyncSocket` owns the socket and drops
-        // (or, in `into_inner`, explicitly drops) the `AsyncFd` first, so the
-        // descriptor stays open for the registration's whole lifetime, and
-        // `ZmqFd::as_raw_fd` always returns this same value.
-        let fd = unsafe { AsyncFd::register_with_interest(ZmqFd(raw), Interest::READABLE) }?;
+        // SAFETY: `AsyncSocket` owns the socket and drops (or, in
+        // `into_inner`, explicitly drops) the registration first.
+        let fd = unsafe { zmq_fd::register(&socket) }?;
         Ok(Self {
             fd,
             socket,
