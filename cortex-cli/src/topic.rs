@@ -80,9 +80,10 @@ pub(crate) async fn run(command: Command) -> Result<(), cortex::Error> {
         }
         Command::Hz { window, watch: w } => {
             if !(window > 0.0 && window.is_finite()) {
-                return Err(cortex::Error::Config(format!(
-                    "--window must be a positive number of seconds, not {window}"
-                )));
+                return Err(cortex::Error::InvalidSetting {
+                    setting: "--window".into(),
+                    problem: format!("must be a positive number of seconds, not {window}"),
+                });
             }
             let window = Duration::from_secs_f64(window);
             super::watch::hz(
@@ -134,10 +135,10 @@ pub(crate) async fn run(command: Command) -> Result<(), cortex::Error> {
                     outln!("publisher_node: {}", t.publisher_node)?;
                 }
                 None => {
-                    return Err(cortex::Error::Config(format!(
-                        "topic {name} is not registered at {}",
-                        target.address
-                    )))
+                    return Err(cortex::Error::TopicNotRegistered {
+                        topic: name,
+                        address: target.address,
+                    })
                 }
             }
             Ok(())

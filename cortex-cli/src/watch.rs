@@ -59,11 +59,11 @@ async fn connect(
         })
         .map_err(|e| Error::Zmq {
             context: format!("connecting to {topic} at {}", info.address),
-            source: e,
+            cause: e,
         })?;
     let socket = AsyncSocket::new(socket).map_err(|e| Error::Io {
         context: format!("registering the socket of {topic}"),
-        source: e,
+        cause: e,
     })?;
     Ok((info, socket))
 }
@@ -72,7 +72,7 @@ async fn connect(
 async fn next(socket: &mut AsyncSocket, topic: &str) -> Result<Option<Vec<Bytes>>> {
     let frames = socket.recv_multipart().await.map_err(|e| Error::Io {
         context: format!("receiving on {topic}"),
-        source: e,
+        cause: e,
     })?;
     let mut frames = frames.into_iter();
     match frames.next() {
@@ -138,7 +138,7 @@ pub(crate) async fn hz(
         if let Ok(frames) = tokio::time::timeout(remaining, socket.recv_multipart()).await {
             let frames = frames.map_err(|e| Error::Io {
                 context: format!("receiving on {topic}"),
-                source: e,
+                cause: e,
             })?;
             let header = frames
                 .get(1)

@@ -15,24 +15,24 @@ pub enum Error {
     #[error(transparent)]
     Discovery(Box<DiscoveryError>),
     /// A message could not be encoded.
-    #[error("encoding {ty} for topic {topic}: {source}")]
+    #[error("encoding {ty} for topic {topic}: {cause}")]
     Encode {
         /// The topic.
         topic: String,
         /// The message type.
         ty: &'static str,
-        /// The cause.
-        source: EncodeError,
+        /// What went wrong (in the message above, not also a `source()`).
+        cause: EncodeError,
     },
     /// A received message could not be decoded.
-    #[error("decoding {ty} from topic {topic}: {source}")]
+    #[error("decoding {ty} from topic {topic}: {cause}")]
     Decode {
         /// The topic.
         topic: String,
         /// The message type.
         ty: &'static str,
-        /// The cause.
-        source: Box<DecodeError>,
+        /// What went wrong (in the message above, not also a `source()`).
+        cause: Box<DecodeError>,
     },
     /// A received multipart message is not a cortex message.
     #[error("malformed message on topic {topic}: {reason}")]
@@ -85,12 +85,12 @@ pub enum Error {
         path: String,
     },
     /// A topic's socket directory or path is not safe to use.
-    #[error("topic {topic}: {source}")]
+    #[error("topic {topic}: {cause}")]
     SocketDir {
         /// The topic.
         topic: String,
         /// What is wrong with the directory or path, and what to do.
-        source: crate::io::SocketDirError,
+        cause: crate::io::SocketDirError,
     },
     /// The topic's discovery record names an address no subscriber can use
     /// (for as long as the subscriber waited).
@@ -109,20 +109,30 @@ pub enum Error {
         problem: String,
     },
     /// A ZeroMQ call failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {cause}")]
     Zmq {
         /// What was being done (names the topic or address).
         context: String,
-        /// The cause.
-        source: zmq::Error,
+        /// What went wrong (in the message above, not also a `source()`).
+        cause: zmq::Error,
     },
     /// An I/O call failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {cause}")]
     Io {
         /// What was being done.
         context: String,
-        /// The cause.
-        source: std::io::Error,
+        /// What went wrong (in the message above, not also a `source()`).
+        cause: std::io::Error,
+    },
+    /// A topic the caller asked about has no record at the discovery daemon.
+    #[error(
+        "topic {topic} is not registered at {address}: check the name (`cortex topic list`) and that its publisher is running"
+    )]
+    TopicNotRegistered {
+        /// The topic.
+        topic: String,
+        /// The discovery address asked.
+        address: String,
     },
     /// Waiting for something timed out.
     #[error("{0}")]
@@ -130,7 +140,60 @@ pub enum Error {
     /// The node or publisher was shut down.
     #[error("{0} was shut down")]
     Closed(String),
-    /// A configuration value is invalid.
+    /// A node name that cannot be used.
+    #[error(
+        "node name {name:?} must be non-empty, without `/` or whitespace (it is part of socket file names)"
+    )]
+    InvalidNodeName {
+        /// The name given.
+        name: String,
+    },
+    /// A setting (an environment variable, an option) has an invalid value.
+    #[error("{setting}: {problem}")]
+    InvalidSetting {
+        /// The setting, e.g. `CORTEX_SOCKET_ACCESS` or `--window`.
+        setting: String,
+        /// What is wrong and what the valid values are.
+        problem: String,
+    },
+    /// A topic a node advertises with one type is used with another.
+    #[error(
+        "node {node} advertises topic {topic} as {advertised}; it cannot also publish {requested} there: use one type per topic"
+    )]
+    TopicTypeConflict {
+        /// The node.
+        node: String,
+        /// The topic.
+        topic: String,
+        /// The type the topic is advertised with.
+        advertised: &'static str,
+        /// The type asked for.
+        requested: &'static str,
+    },
+    /// A node publishes on a topic it does not advertise.
+    #[error(
+        "node {node} does not advertise topic {topic}: add it to the handler's `publishes(...)` or call Node::advertise first"
+    )]
+    NotAdvertised {
+        /// The node.
+        node: String,
+        /// The topic.
+        topic: String,
+    },
+    /// `Node::run` was called a second time.
+    #[error("node {node} is already running (or has run): call run() once per node")]
+    NodeAlreadyRunning {
+        /// The node.
+        node: String,
+    },
+    /// A handler's task panicked outside a handler call (where panics are
+    /// caught and counted), e.g. in a custom `Field` implementation.
+    #[error("handler {handler} panicked outside a handler call (e.g. in a custom Field impl)")]
+    HandlerPanicked {
+        /// The handler function.
+        handler: &'static str,
+    },
+    /// A configuration problem that no other variant describes.
     #[error("{0}")]
     Config(String),
 }
@@ -142,17 +205,17 @@ impl From<DiscoveryError> for Error {
 }
 
 impl Error {
-    pub(crate) fn zmq(context: impl Into<String>, source: zmq::Error) -> Self {
+    pub(crate) fn zmq(context: impl Into<String>, cause: zmq::Error) -> Self {
         Error::Zmq {
             context: context.into(),
-            source,
+            cause,
         }
     }
 
-    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    pub(crate) fn io(context: impl Into<String>, cause: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
-            source,
+            cause,
         }
     }
 }

@@ -197,7 +197,7 @@ async fn one_topic_two_types_is_a_startup_error() {
         .unwrap()
         .unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, Error::Config(_)), "{text}");
+    assert!(matches!(err, Error::TopicTypeConflict { .. }), "{text}");
     assert!(
         text.contains("/t4/out") && text.contains("Num") && text.contains("Text"),
         "{text}"

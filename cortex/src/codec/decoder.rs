@@ -462,7 +462,12 @@ impl<'a> Decoder<'a> {
             ValueKind::Float => {
                 self.read_f64()?;
             }
-            ValueKind::Str | ValueKind::Bin => {
+            // Skipped bytes are not looked at: an unknown string with
+            // invalid UTF-8 is no reason to refuse the whole message.
+            ValueKind::Str => {
+                self.read_str_bytes()?;
+            }
+            ValueKind::Bin => {
                 self.read_bin()?;
             }
             ValueKind::Array => {
@@ -494,5 +499,65 @@ impl<'a> Decoder<'a> {
         let v = rmp_serde::from_read(&mut rest).map_err(|e| K::Serde(e.to_string()))?;
         self.pos += before - rest.len();
         Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skipping_a_string_does_not_check_its_utf8() {
+        // ["\xff\xfe" (a str that is not UTF-8), 7]
+        let bytes = [0x92, 0xa2, 0xff, 0xfe, 0x07];
+        let mut dec = Decoder::new(&bytes, &[]);
+        assert_eq!(dec.read_array_len(), Ok(2));
+        dec.skip_value().expect("skipped unread");
+        assert!(matches!(dec.read_int(), Ok(Int::U(7))));
+        dec.finish().unwrap();
+    }
+
+    #[test]
+    fn a_map_read_by_key_refuses_a_repeated_key() {
+        // {"a": 1, "b": 2, "a": 3}
+        let bytes = [0x83, 0xa1, b'a', 0x01, 0xa1, b'b', 0x02, 0xa1, b'a', 0x03];
+        let mut dec = Decoder::new(&bytes, &[]);
+        let mut seen = Vec::new();
+        let err = dec
+            .read_map_by_key(|key, dec| {
+                seen.push(key.to_vec());
+                dec.skip_value()
+            })
+            .unwrap_err();
+        assert_eq!(err, K::DuplicateKey("a".into()));
+        assert_eq!(seen, [b"a".to_vec(), b"b".to_vec()]);
+        // Many keys take the set path; a repeat there is found too.
+        let mut big = vec![0xde, 0x00, 0x12]; // map16 of 18 entries
+        for i in 0..17u8 {
+            big.extend([0xa1, b'a' + i, 0xc0]);
+        }
+        big.extend([0xa1, b'c', 0xc0]);
+        let err = Decoder::new(&big, &[])
+            .read_map_by_key(|_, dec| dec.skip_value())
+            .unwrap_err();
+        assert_eq!(err, K::DuplicateKey("c".into()));
+    }
+
+    #[test]
+    fn a_map_key_must_be_a_string() {
+        let bytes = [0x81, 0x01, 0x02];
+        let err = Decoder::new(&bytes, &[])
+            .read_map_by_key(|_, dec| dec.skip_value())
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                K::WrongType {
+                    expected: "string",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 }

@@ -377,7 +377,7 @@ impl Client {
     fn missing_info(&self) -> DiscoveryError {
         DiscoveryError::Protocol {
             address: self.address().to_owned(),
-            source: ProtocolError::MissingKey {
+            cause: ProtocolError::MissingKey {
                 what: "response",
                 key: "topic_info",
             },
@@ -413,7 +413,7 @@ async fn exchange(
                 DiscoveryError::Io {
                     context: "cannot connect a socket to the discovery daemon",
                     address: config.address.clone(),
-                    source,
+                    cause: source,
                 }
             })?),
         };
@@ -421,7 +421,7 @@ async fn exchange(
             Ok(Ok(reply)) => {
                 return Response::decode(&reply).map_err(|source| DiscoveryError::Protocol {
                     address: config.address.clone(),
-                    source,
+                    cause: source,
                 });
             }
             Ok(Err(e)) => {

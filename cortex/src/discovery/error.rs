@@ -111,23 +111,22 @@ pub enum DiscoveryError {
         reason: String,
     },
     /// The daemon's socket directory or path is not safe to use.
-    #[error("discovery daemon at {address}: {source}")]
+    #[error("discovery daemon at {address}: {cause}")]
     SocketDir {
         /// The daemon address.
         address: String,
         /// What is wrong and what to do.
-        source: crate::io::SocketDirError,
+        cause: crate::io::SocketDirError,
     },
     /// A socket or file operation failed.
-    #[error("{context} ({address}): {source}")]
+    #[error("{context} ({address}): {cause}")]
     Io {
         /// What was being done.
         context: &'static str,
         /// The daemon address involved.
         address: String,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
+        /// What went wrong (in the message above, not also a `source()`).
+        cause: io::Error,
     },
     /// The daemon did not answer.
     #[error(
@@ -175,15 +174,14 @@ pub enum DiscoveryError {
     },
     /// The daemon's reply could not be decoded.
     #[error(
-        "malformed reply from the discovery daemon at {address}: {source}; \
+        "malformed reply from the discovery daemon at {address}: {cause}; \
          is a cortex (or Python cortex) discovery daemon really listening there?"
     )]
     Protocol {
         /// The daemon address.
         address: String,
         /// What was wrong with the reply.
-        #[source]
-        source: ProtocolError,
+        cause: ProtocolError,
     },
     /// `wait_for_topic` ran out of time.
     #[error(

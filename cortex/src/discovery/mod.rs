@@ -57,8 +57,6 @@ mod client;
 mod daemon;
 mod error;
 mod host_lock;
-mod outbox;
-mod probe;
 pub mod protocol;
 
 pub use address::{check_topic_address, default_address, ADDRESS_ENV, DEFAULT_ADDRESS};

@@ -3,7 +3,7 @@
 //! A [`zmq::Socket`] exposes a notification descriptor (`ZMQ_FD`) that is
 //! edge-triggered and only ever signals *readable*, for both directions: it
 //! says "`ZMQ_EVENTS` may have changed", not "data is waiting". The loop that
-//! is correct under those rules (DESIGN §5) is:
+//! is correct under those rules is:
 //!
 //! 1. read `ZMQ_EVENTS`; if the wanted flag is set, act with `DONTWAIT` on a
 //!    whole multipart message and return;

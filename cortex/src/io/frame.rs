@@ -99,13 +99,13 @@ impl OutFrame {
     }
 
     /// The payload length.
-    pub fn len(&mut self) -> usize {
+    pub fn len(&self) -> usize {
         // SAFETY: as in `data_ptr`.
         unsafe { zmq_sys::zmq_msg_size(&self.msg) }
     }
 
     /// Whether the payload is empty.
-    pub fn is_empty(&mut self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
@@ -210,5 +210,19 @@ mod tests {
         assert!(!data.is_unique(), "the frame holds a reference");
         drop(frame);
         assert!(data.is_unique(), "closing the frame released it");
+    }
+}
+
+#[cfg(test)]
+mod length_tests {
+    use super::*;
+
+    #[test]
+    fn length_needs_only_a_shared_reference() {
+        let frame = OutFrame::copy_from_slice(b"abc");
+        let shared: &OutFrame = &frame;
+        assert_eq!(shared.len(), 3);
+        assert!(!shared.is_empty());
+        assert!(OutFrame::copy_from_slice(b"").is_empty());
     }
 }

@@ -1,16 +1,16 @@
 //! Message types: the [`Message`] and [`Field`] traits, arrays, dynamic
 //! values and the standard messages.
 
+mod array;
 mod dynamic;
 mod field;
 pub mod fingerprint;
-mod ndarray;
 mod schema;
 pub mod standard;
 mod value;
 
+pub use array::{DType, DynArray, Element, NdArray, ShapeError};
 pub use dynamic::DynamicMessage;
-pub use ndarray::{DType, DynArray, Element, NdArray, ShapeError};
 pub use schema::{FieldSchema, Schema};
 pub use value::Value;
 

@@ -1,7 +1,7 @@
 //! A dynamically typed msgpack value, for Python `dict`/`list`/`Any` fields.
 
+use super::array::read_dyn;
 use super::fingerprint::hash_str;
-use super::ndarray::read_dyn;
 use super::{DynArray, Field};
 use crate::codec::{
     DecodeError, DecodeErrorKind, Decoder, EncodeError, Encoder, Int, ValueKind, MAX_PREALLOC,

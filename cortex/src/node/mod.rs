@@ -22,7 +22,7 @@ pub use main::{run_main, MainOptions};
 pub use registry::{advertise_nothing, BoxFuture, Handler, HandlerKind, Run};
 pub use topic::Topic;
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,7 +48,7 @@ struct Inner {
     config: NodeConfig,
     zmq: zmq::Context,
     discovery: Client,
-    publishers: Mutex<BTreeMap<String, Advertised>>,
+    publishers: Mutex<BTreeMap<String, Arc<dyn Advertised>>>,
     subscribers: Mutex<Vec<(String, &'static str, Arc<SubscriberCounters>)>>,
     stop: watch::Sender<bool>,
     spawned: Mutex<Vec<JoinHandle<()>>>,
@@ -61,12 +61,37 @@ struct Inner {
     failure: Mutex<Option<Error>>,
 }
 
-struct Advertised {
-    type_id: TypeId,
-    type_name: &'static str,
-    publisher: Arc<dyn Any + Send + Sync>,
-    close: fn(Arc<dyn Any + Send + Sync>) -> registry::BoxFuture<Result<()>>,
-    stats: fn(&(dyn Any + Send + Sync)) -> Option<PublisherStats>,
+/// A publisher the node advertises, whatever its message type.
+trait Advertised: Send + Sync {
+    /// The message type's name.
+    fn type_name(&self) -> &'static str;
+    /// The counters.
+    fn stats(&self) -> PublisherStats;
+    /// For getting the typed publisher back.
+    fn as_any(&self) -> &dyn Any;
+    /// Unregisters and closes, unless a handler still holds the publisher
+    /// (then dropping it later closes the socket).
+    fn close(self: Arc<Self>) -> registry::BoxFuture<Result<()>>;
+}
+
+impl<T: Message> Advertised for Publisher<T> {
+    fn type_name(&self) -> &'static str {
+        T::TYPE_NAME
+    }
+    fn stats(&self) -> PublisherStats {
+        Publisher::stats(self)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn close(self: Arc<Self>) -> registry::BoxFuture<Result<()>> {
+        Box::pin(async move {
+            match Arc::try_unwrap(self) {
+                Ok(publisher) => publisher.close().await,
+                Err(_) => Ok(()),
+            }
+        })
+    }
 }
 
 #[derive(Default)]
@@ -111,14 +136,16 @@ impl Node {
             || config.name.contains(['/', '\0'])
             || config.name.contains(char::is_whitespace)
         {
-            return Err(Error::Config(format!(
-                "node name {:?} must be non-empty, without `/` or whitespace (it is part of socket file names)",
-                config.name
-            )));
+            return Err(Error::InvalidNodeName {
+                name: config.name.clone(),
+            });
         }
         crate::io::raise_fd_limit();
         // An invalid CORTEX_SOCKET_ACCESS must not pass for the default.
-        SocketAccess::from_env().map_err(|e| Error::Config(e.problem))?;
+        SocketAccess::from_env().map_err(|e| Error::InvalidSetting {
+            setting: crate::io::SOCKET_ACCESS_ENV.into(),
+            problem: e.problem,
+        })?;
         let zmq = zmq::Context::new();
         let address = config.discovery.clone().unwrap_or_else(default_address);
         let discovery = Client::with_context(zmq.clone(), ClientConfig::new(address.clone()));
@@ -187,53 +214,42 @@ impl Node {
     /// it. Advertising the same topic again is a no-op; advertising it with
     /// another type is an error.
     pub async fn advertise<T: Message>(&self, topic: &Topic<T>) -> Result<()> {
-        if let Some(existing) = lock(&self.inner.publishers).get(topic.name()) {
-            return if existing.type_id == TypeId::of::<T>() {
-                Ok(())
-            } else {
-                Err(Error::Config(format!(
-                    "node {} advertises topic {} as {}; it cannot also publish {} there: use one type per topic",
-                    self.name(),
-                    topic.name(),
-                    existing.type_name,
-                    T::TYPE_NAME
-                )))
-            };
+        if lock(&self.inner.publishers).contains_key(topic.name()) {
+            return self.advertised::<T>(topic.name()).map(drop);
         }
         let publisher = self.publisher::<T>(topic.name()).await?;
-        lock(&self.inner.publishers).insert(
-            topic.name().to_owned(),
-            Advertised {
-                type_id: TypeId::of::<T>(),
-                type_name: T::TYPE_NAME,
-                publisher: Arc::new(publisher),
-                close: close_publisher::<T>,
-                stats: |p| p.downcast_ref::<Publisher<T>>().map(Publisher::stats),
-            },
-        );
+        lock(&self.inner.publishers).insert(topic.name().to_owned(), Arc::new(publisher));
         Ok(())
     }
 
-    /// Publishes on an advertised topic. `Ok(false)`: dropped at a full
+    /// The publisher of an advertised topic, as `T`.
+    fn advertised<T: Message>(&self, topic: &str) -> Result<Arc<dyn Advertised>> {
+        let advertised = lock(&self.inner.publishers)
+            .get(topic)
+            .cloned()
+            .ok_or_else(|| Error::NotAdvertised {
+                node: self.name().to_owned(),
+                topic: topic.to_owned(),
+            })?;
+        if advertised.as_any().is::<Publisher<T>>() {
+            Ok(advertised)
+        } else {
+            Err(Error::TopicTypeConflict {
+                node: self.name().to_owned(),
+                topic: topic.to_owned(),
+                advertised: advertised.type_name(),
+                requested: T::TYPE_NAME,
+            })
+        }
+    }
+
+    /// Publishes on an advertised topic. `Ok(false)`: refused at a full
     /// subscriber queue (counted by the publisher).
     pub fn publish<T: Message>(&self, topic: &Topic<T>, msg: &T) -> Result<bool> {
-        let publisher = lock(&self.inner.publishers)
-            .get(topic.name())
-            .map(|a| Arc::clone(&a.publisher))
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "node {} does not advertise topic {}: add it to the handler's `publishes(...)` or call Node::advertise first",
-                    self.name(),
-                    topic.name()
-                ))
-            })?;
-        match publisher.downcast_ref::<Publisher<T>>() {
-            Some(p) => p.publish(msg),
-            None => Err(Error::Config(format!(
-                "topic {} is advertised with another type than {}",
-                topic.name(),
-                T::TYPE_NAME
-            ))),
+        let advertised = self.advertised::<T>(topic.name())?;
+        match advertised.as_any().downcast_ref::<Publisher<T>>() {
+            Some(publisher) => publisher.publish(msg),
+            None => unreachable!("`advertised` checked the type"),
         }
     }
 
@@ -245,23 +261,10 @@ impl Node {
         n: u64,
         timeout: Duration,
     ) -> Result<()> {
-        let publisher = lock(&self.inner.publishers)
-            .get(topic.name())
-            .map(|a| Arc::clone(&a.publisher))
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "node {} does not advertise topic {}",
-                    self.name(),
-                    topic.name()
-                ))
-            })?;
-        match publisher.downcast_ref::<Publisher<T>>() {
-            Some(p) => p.wait_for_subscribers(n, timeout).await,
-            None => Err(Error::Config(format!(
-                "topic {} is advertised with another type than {}",
-                topic.name(),
-                T::TYPE_NAME
-            ))),
+        let advertised = self.advertised::<T>(topic.name())?;
+        match advertised.as_any().downcast_ref::<Publisher<T>>() {
+            Some(publisher) => publisher.wait_for_subscribers(n, timeout).await,
+            None => unreachable!("`advertised` checked the type"),
         }
     }
 
@@ -338,9 +341,7 @@ impl Node {
                 .collect(),
             publications: lock(&self.inner.publishers)
                 .iter()
-                .filter_map(|(topic, a)| {
-                    Some((topic.clone(), a.type_name, (a.stats)(&*a.publisher)?))
-                })
+                .map(|(topic, a)| (topic.clone(), a.type_name(), a.stats()))
                 .collect(),
         }
     }
@@ -362,10 +363,9 @@ impl Node {
     /// lazy set-up.
     pub async fn run(&self) -> Result<()> {
         if self.inner.started.swap(true, Ordering::SeqCst) {
-            return Err(Error::Config(format!(
-                "node {} is already running (or has run): call run() once per node",
-                self.name()
-            )));
+            return Err(Error::NodeAlreadyRunning {
+                node: self.name().to_owned(),
+            });
         }
         let handlers = registry::handlers_for(self.name());
         for handler in &handlers {
@@ -391,12 +391,9 @@ impl Node {
                 // would be a silent failure.
                 let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut))
                     .await
-                    .unwrap_or_else(|_| {
-                        Err(Error::Config(format!(
-                            "handler {} panicked outside a handler call (e.g. in a custom Field impl)",
-                            handler.name
-                        )))
-                    });
+                    .unwrap_or(Err(Error::HandlerPanicked {
+                        handler: handler.name,
+                    }));
                 if let Err(error) = outcome {
                     tracing::error!(node = %node.name(), handler = handler.name, %error, "handler failed; stopping the node");
                     lock(&node.inner.failure).get_or_insert(error);
@@ -437,7 +434,7 @@ impl Node {
         let publishers = std::mem::take(&mut *lock(&self.inner.publishers));
         for (topic, advertised) in publishers {
             // Bounded: with the daemon gone, unregistering would time out per topic.
-            let close = (advertised.close)(advertised.publisher);
+            let close = advertised.close();
             match tokio::time::timeout_at(
                 deadline.max(tokio::time::Instant::now() + Duration::from_millis(200)),
                 close,
@@ -467,21 +464,6 @@ impl Drop for Inner {
             hosting.signal_stop();
         }
     }
-}
-
-fn close_publisher<T: Message>(
-    publisher: Arc<dyn Any + Send + Sync>,
-) -> registry::BoxFuture<Result<()>> {
-    Box::pin(async move {
-        match publisher.downcast::<Publisher<T>>() {
-            Ok(p) => match Arc::try_unwrap(p) {
-                Ok(p) => p.close().await,
-                // Still shared (a handler holds it): dropping removes the socket file.
-                Err(_) => Ok(()),
-            },
-            Err(_) => Ok(()),
-        }
-    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

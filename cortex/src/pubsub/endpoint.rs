@@ -82,11 +82,11 @@ impl Transport {
                 }
                 prepare_dir(root, *access).map_err(|e| Error::SocketDir {
                     topic: topic.into(),
-                    source: e,
+                    cause: e,
                 })?;
                 check_socket_path(&path).map_err(|e| Error::SocketDir {
                     topic: topic.into(),
-                    source: e,
+                    cause: e,
                 })?;
                 if is_live(&path) {
                     return Err(Error::EndpointInUse {

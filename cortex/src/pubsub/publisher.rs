@@ -209,7 +209,7 @@ impl<T: Message> Publisher<T> {
                 let _ = std::fs::remove_file(path);
                 return Err(Error::SocketDir {
                     topic: topic.into(),
-                    source,
+                    cause: source,
                 });
             }
         }
@@ -294,7 +294,7 @@ impl<T: Message> Publisher<T> {
         Field::write(msg, &mut enc).map_err(|source| Error::Encode {
             topic: shared.topic.clone(),
             ty: T::TYPE_NAME,
-            source,
+            cause: source,
         })?;
         let (metadata, oob) = enc.finish();
         if metadata.len() > hint {

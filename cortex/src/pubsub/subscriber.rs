@@ -280,7 +280,7 @@ impl<T: Message> Subscriber<T> {
         let decode_err = |source| Error::Decode {
             topic: self.info.name.clone(),
             ty: T::TYPE_NAME,
-            source: Box::new(source),
+            cause: Box::new(source),
         };
         if let Some(hwm) = self
             .budget
@@ -331,7 +331,7 @@ impl<T: Message> Subscriber<T> {
         let msg = T::decode_body(&metadata, &oob).map_err(|source| Error::Decode {
             topic: self.info.name.clone(),
             ty: T::TYPE_NAME,
-            source: Box::new(source),
+            cause: Box::new(source),
         })?;
         self.counters.received.fetch_add(1, Ordering::Relaxed);
         Ok(Some((msg, header)))

@@ -475,7 +475,7 @@ impl Report {
                 ratio(c.gb_per_s, r.gb_per_s)
             );
         }
-        let _ = writeln!(s, "\n### Targets (issue 6)\n");
+        let _ = writeln!(s, "\n### Targets\n");
         let _ = writeln!(
             s,
             "| target | cortex/raw (medians) | per-round range | limit | |"

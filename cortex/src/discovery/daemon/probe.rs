@@ -8,11 +8,11 @@
 
 use std::time::Duration;
 
-use super::address::Endpoint;
+use crate::discovery::address::Endpoint;
 
 /// What a probe found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Liveness {
+pub(super) enum Liveness {
     /// Something accepts connections at the endpoint.
     Alive,
     /// Nothing listens there any more.
@@ -22,7 +22,7 @@ pub(crate) enum Liveness {
 }
 
 /// Probes `address` with a bound of `timeout`. Never blocks a runtime thread.
-pub(crate) async fn probe(address: &str, timeout: Duration) -> Liveness {
+pub(super) async fn probe(address: &str, timeout: Duration) -> Liveness {
     match Endpoint::parse(address) {
         Endpoint::IpcPath(path) => {
             match tokio::time::timeout(timeout, tokio::net::UnixStream::connect(&path)).await {
