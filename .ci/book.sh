@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the mdBook in book/ (the user guide and protocol reference).
 # Installs mdbook first when it is not on PATH. Called from .ci/run.
+# The book's Rust code is not tested here: `cargo test` runs every ```rust
+# block as a doc test (tests/src/book.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

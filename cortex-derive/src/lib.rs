@@ -2,7 +2,7 @@
 //! `#[derive(cortex::Message)]`.
 //!
 //! Each macro goes parse → validate → generate. Errors are collected in a
-//! [`ctxt::Ctxt`] and reported together, each spanned at the user's token;
+//! `ctxt::Ctxt` and reported together, each spanned at the user's token;
 //! the item is still emitted so one mistake shows as one error.
 #![warn(missing_docs)]
 

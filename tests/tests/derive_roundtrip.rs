@@ -275,10 +275,24 @@ mod fingerprints {
         );
     }
 
+    /// The native rule, computed here from its definition (not from the
+    /// derive's output): SHA-256 of `cortex.native.v1|<type>|<fields>`,
+    /// first 8 bytes big-endian, with the field type names' hashes folded
+    /// in by `combine`. Pinned to a literal too: a Rust node built by an
+    /// older cortex must keep talking to one built by a newer.
     #[test]
-    fn native_fingerprint_is_a_compile_time_constant() {
-        const FP: u64 = A::FINGERPRINT;
-        assert_eq!(FP, A::schema().fingerprint);
+    fn native_fingerprint_follows_the_documented_rule() {
+        use cortex::message::fingerprint::{combine, hash_str};
+        use sha2::Digest;
+
+        let digest = sha2::Sha256::digest(b"cortex.native.v1|A|x,y");
+        let base = u64::from_be_bytes(digest[..8].try_into().unwrap());
+        let expected = combine(base, &[hash_str("u32"), hash_str("f32")]);
+
+        const FP: u64 = A::FINGERPRINT; // usable in const context
+        assert_eq!(FP, expected);
+        assert_eq!(A::schema().fingerprint, expected);
+        assert_eq!(FP, 0x3394_27b6_13b3_efa8, "the native rule changed");
     }
 
     #[test]

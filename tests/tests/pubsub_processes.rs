@@ -33,8 +33,10 @@ fn image(k: u64) -> Image {
     }
 }
 
-/// Child mode (a no-op as a normal test): publish, then exit.
+/// Child mode, run only by the test below (`--ignored --exact`): publish,
+/// then exit.
 #[test]
+#[ignore = "the child process of ten_thousand_in_order_and_images_across_processes; it runs it"]
 fn child_publisher() {
     if std::env::var_os(CHILD).is_none() {
         return;
@@ -92,6 +94,7 @@ async fn ten_thousand_in_order_and_images_across_processes() {
         Command::new(std::env::current_exe().unwrap())
             .args([
                 "child_publisher",
+                "--ignored",
                 "--exact",
                 "--nocapture",
                 "--test-threads=1",

@@ -4,6 +4,29 @@
 //! `topic · header (24 B) · metadata (msgpack array) · OOB buffers...`.
 //! This module handles everything after the topic frame; see the book's
 //! protocol reference for the byte-level description.
+//!
+//! [`Decoder`] and [`Encoder`] are the crate's only msgpack reader and
+//! writer: message metadata and the discovery protocol
+//! ([`discovery::protocol`](crate::discovery::protocol)) both use them, so
+//! both apply one set of rules to hostile input:
+//!
+//! - nesting deeper than [`MAX_DEPTH`] (64) containers is refused
+//!   (`TooDeep`), before it can exhaust the stack;
+//! - ext values and the reserved marker `0xc1` are refused (`Unsupported`),
+//!   also where they would be skipped: neither peer sends them;
+//! - a map read by key (an array descriptor, a discovery request, response
+//!   or record) with a key twice is refused (`DuplicateKey`); a reader
+//!   must not silently pick one of two values. A dynamic
+//!   [`Value::Map`](crate::Value::Map) keeps every entry, in order;
+//! - the value of an unknown key is skipped without looking inside it (an
+//!   unknown string with invalid UTF-8 is no reason to refuse), but within
+//!   the limits above;
+//! - a length prefix longer than the bytes left is `Truncated`, and at most
+//!   [`MAX_PREALLOC`] elements are reserved from a length on the wire;
+//! - bytes after the top-level value are refused (`TrailingBytes`).
+//!
+//! Discovery adds a size limit of its own on a whole request or response
+//! ([`MAX_MESSAGE_BYTES`](crate::discovery::MAX_MESSAGE_BYTES), 1 MiB).
 
 mod decoder;
 mod encoder;
