@@ -183,3 +183,6 @@ pub fn topic_info(name: &str, address: &str, node: &str) -> cortex::discovery::T
         publisher_node: node.into(),
     }
 }
+
+/// The book (`book/src/`): its Rust code blocks, compiled and run as doc tests.
+mod book;
