@@ -193,9 +193,6 @@ pub enum Error {
         /// The handler function.
         handler: &'static str,
     },
-    /// A configuration problem that no other variant describes.
-    #[error("{0}")]
-    Config(String),
 }
 
 impl From<DiscoveryError> for Error {

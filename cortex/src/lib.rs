@@ -107,8 +107,32 @@ pub use cortex_derive::Message;
 /// async fn on_image(img: Image, header: Header, ctx: Ctx) -> cortex::Result<()> { ... }
 /// ```
 ///
-/// Arguments are picked by type, in any order: the message (owned), and
-/// optionally [`Header`] and [`Ctx`]. Returns `()` or `Result<(), E: Display>`;
+/// Arguments are told apart by their types, never their names, in any
+/// order: the message, owned (the one argument whose type implements
+/// [`Message`]), and optionally [`Header`] and [`Ctx`]. So a message of
+/// your own named `Header` (a ROS-style `my_msgs::Header`) or `Ctx` is the
+/// message, and `type H = cortex::Header;` is the header. A wrong argument
+/// is a compile error at that argument, as are two message arguments or
+/// none.
+///
+/// ```no_run
+/// use cortex::prelude::*;
+///
+/// mod my_msgs {
+///     #[derive(cortex::Message)]
+///     pub struct Header {
+///         pub frame_id: String,
+///     }
+/// }
+///
+/// #[subscribe("/frames")]
+/// async fn on_frame(header: Header, msg: my_msgs::Header) {
+///     println!("{} #{}", msg.frame_id, header.sequence);
+/// }
+/// # fn main() {}
+/// ```
+///
+/// Returns `()` or `Result<(), E: Display>`;
 /// errors and panics are logged with topic and type, counted, and the node
 /// keeps running. Messages of one subscription are handled one at a time,
 /// in order; a slow handler does not stall other subscriptions.
@@ -118,24 +142,55 @@ pub use cortex_derive::Message;
 /// publishes on: advertised before the node starts).
 ///
 /// Handlers in a library crate are linked only if the binary uses that crate.
+///
+/// ```compile_fail
+/// use cortex::prelude::*;
+///
+/// #[subscribe("/count")]
+/// async fn on_count(n: u32) {} // `u32` is not a message: derive one
+/// # fn main() {}
+/// ```
 pub use cortex_derive::subscribe;
 
 /// Calls an async function on a fixed-rate timer: `#[timer(hz = 30)]` or
 /// `#[timer(period_ms = 100)]`, plus `node` and `publishes` as for
-/// [`subscribe`](macro@subscribe). The function takes nothing or a [`Ctx`].
+/// [`subscribe`](macro@subscribe). The function takes nothing or a [`Ctx`]
+/// (checked by type: an alias works). The period is at most a year; a
+/// longer one, or a `period_ms` whose nanoseconds overflow, is a compile
+/// error.
 ///
 /// Ticks stay on a fixed grid. When a handler overruns, the ticks it ran
 /// past are skipped and counted in [`NodeStats::missed_ticks`], never fired
 /// back to back.
+///
+/// ```compile_fail
+/// use cortex::prelude::*;
+///
+/// #[timer(period_ms = 100)]
+/// async fn tick(n: u32) {} // a timer has nothing to pass but a `Ctx`
+/// # fn main() {}
+/// ```
 pub use cortex_derive::timer;
 
 /// The entry point: builds the tokio runtime and the [`Node`], then runs.
 ///
 /// `async fn main()` runs its body, then every registered handler until
 /// Ctrl-C or SIGTERM. `async fn main(node: Node) -> cortex::Result<()>`
-/// hands over the node: call `node.run().await` yourself.
+/// hands over the node: call `node.run().await` yourself. Whether there is
+/// an argument decides the form; its type must be [`Node`] (or an alias of
+/// it), which is checked by type, not by name.
 /// Options: `name = "node"` (default: the executable's name),
-/// `worker_threads = N`, `discovery = "ipc://..."`.
+/// `worker_threads = N`, `discovery = "ipc://..."`, `logging = false`
+/// (install no `tracing` subscriber; see [`node::MainOptions::logging`]).
+///
+/// ```compile_fail
+/// struct Node; // not cortex's
+///
+/// #[cortex::main]
+/// async fn main(node: Node) -> cortex::Result<()> {
+///     Ok(())
+/// }
+/// ```
 pub use cortex_derive::main;
 
 /// The names most programs need.

@@ -96,11 +96,16 @@ pub(crate) fn positive_int(cx: &mut Ctxt, key: &Ident, expr: &syn::Expr) -> Opti
             lit: syn::Lit::Int(i),
             ..
         }) => match i.base10_parse::<u64>() {
-            Ok(0) | Err(_) => {
+            Ok(0) => {
                 cx.error_spanned_by(expr, format!("`{key}` must be a positive integer"));
                 None
             }
             Ok(v) => Some(v),
+            // A literal that parses as an integer but not as a `u64`.
+            Err(_) => {
+                cx.error_spanned_by(expr, format!("`{key}` is too large"));
+                None
+            }
         },
         _ => {
             cx.error_spanned_by(
@@ -183,12 +188,36 @@ pub(crate) fn check_fn(cx: &mut Ctxt, f: &syn::ItemFn, macro_name: &str) {
     }
 }
 
-/// The last path segment's name of a type (`cortex::Header` → `Header`).
-pub(crate) fn type_name(ty: &syn::Type) -> Option<String> {
-    match ty {
-        syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
-        _ => None,
+/// The types of the function's arguments (`self` is reported by [`check_fn`]).
+pub(crate) fn typed_inputs(f: &syn::ItemFn) -> impl Iterator<Item = &syn::Type> {
+    f.sig.inputs.iter().filter_map(|input| match input {
+        syn::FnArg::Typed(pat) => Some(&*pat.ty),
+        syn::FnArg::Receiver(_) => None,
+    })
+}
+
+/// Checks of the arguments that need no types: `impl Trait` is generic.
+/// What an argument *is* is left to the traits in `cortex::__private`.
+pub(crate) fn check_inputs(cx: &mut Ctxt, f: &syn::ItemFn, macro_name: &str) {
+    for ty in typed_inputs(f) {
+        if let syn::Type::ImplTrait(_) = ty {
+            cx.error_spanned_by(
+                ty,
+                format!("#[{macro_name}] functions cannot be generic: name the argument's type"),
+            );
+        }
     }
+}
+
+/// The spans of a type's first and last tokens. Generated code that starts
+/// with the first and ends with the last is underlined from one to the
+/// other, i.e. exactly where the type is written (a single joined span is
+/// not available to proc macros on stable).
+pub(crate) fn ends(ty: &syn::Type) -> (Span, Span) {
+    let mut tokens = quote::ToTokens::to_token_stream(ty).into_iter();
+    let first = tokens.next().map_or_else(Span::call_site, |t| t.span());
+    let last = tokens.last().map_or(first, |t| t.span());
+    (first, last)
 }
 
 /// `<Ret as HandlerOutput>::into_handler_result`, spanned at the declared

@@ -1,7 +1,7 @@
 //! `#[cortex::main(name = "...", worker_threads = N, discovery = "...", logging = false)]`.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 
 use super::args::{self, Arg, Opt};
 use crate::ctxt::Ctxt;
@@ -54,18 +54,22 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> TokenStream {
         }
     }
     args::check_fn(&mut cx, item, "cortex::main");
-    let inputs: Vec<_> = item.sig.inputs.iter().collect();
-    let takes_node = match inputs.as_slice() {
-        [] => false,
-        [syn::FnArg::Typed(p)] if args::type_name(&p.ty).as_deref() == Some("Node") => true,
+    args::check_inputs(&mut cx, item, "cortex::main");
+    // Whether there is an argument decides the form; its type is checked
+    // by `__private::MainArg`, at its span (so an alias of `Node` works).
+    let inputs: Vec<_> = args::typed_inputs(item).collect();
+    let node_ty = match inputs.as_slice() {
+        [] => None,
+        [ty] => Some(*ty),
         _ => {
             cx.error_spanned_by(
                 &item.sig.inputs,
                 "#[cortex::main] takes no arguments (handlers run automatically) or one `node: Node`",
             );
-            false
+            None
         }
     };
+    let takes_node = node_ty.is_some();
     if !takes_node && !matches!(item.sig.output, syn::ReturnType::Default) {
         if let syn::ReturnType::Type(_, ty) = &item.sig.output {
             cx.error_spanned_by(
@@ -104,8 +108,12 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> TokenStream {
     let vis = &item.vis;
     let ident = &item.sig.ident;
     let into_result = args::into_result(item);
-    let body = if takes_node {
-        quote!(#into_result(__cortex_user_main(__cortex_node).await))
+    let body = if let Some(ty) = node_ty {
+        let (lo, hi) = args::ends(ty);
+        let open = quote_spanned!(lo=> <);
+        let close = quote_spanned!(lo=> as #p::MainArg>::);
+        let call = quote_spanned!(hi=> from_node(__cortex_node));
+        quote!(#into_result(__cortex_user_main(#open #ty #close #call).await))
     } else {
         quote! {
             #into_result(__cortex_user_main().await)?;

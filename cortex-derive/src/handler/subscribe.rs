@@ -126,66 +126,46 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
         ));
     }
     args::check_fn(&mut cx, item, "subscribe");
-
-    // Arguments are picked by type: the message (by value), `Header`, `Ctx`.
-    let mut message: Option<&syn::Type> = None;
-    let (mut seen_header, mut seen_ctx, mut seen_reference) = (false, false, false);
-    let mut call_args = Vec::new();
-    for input in &item.sig.inputs {
-        let syn::FnArg::Typed(pat) = input else {
-            continue;
-        };
-        let ty = &*pat.ty;
-        match args::type_name(ty).as_deref() {
-            Some("Header") if !seen_header => {
-                seen_header = true;
-                call_args.push(quote_spanned!(ty.span()=> __cortex_header));
-            }
-            Some("Ctx") if !seen_ctx => {
-                seen_ctx = true;
-                call_args.push(quote_spanned!(ty.span()=> __cortex_ctx));
-            }
-            Some("Header") | Some("Ctx") => cx.error_spanned_by(ty, "this argument appears twice"),
-            _ if matches!(ty, syn::Type::Reference(_)) => {
-                seen_reference = true;
-                cx.error_spanned_by(
-                    ty,
-                    "take the message by value (`msg: T`): each handler call owns its message",
-                );
-            }
-            _ => match message {
-                None => {
-                    message = Some(ty);
-                    call_args.push(quote_spanned!(ty.span()=> __cortex_msg));
-                }
-                Some(first) => cx.error_spanned_by(
-                    ty,
-                    format!(
-                        "a #[subscribe] handler receives one message type, but `{}` is already the message; \
-                         the other arguments may be `Header` and `Ctx`",
-                        quote!(#first)
-                    ),
-                ),
-            },
+    args::check_inputs(&mut cx, item, "subscribe");
+    for ty in args::typed_inputs(item) {
+        if let syn::Type::Reference(_) = ty {
+            cx.error_spanned_by(
+                ty,
+                "take arguments by value (`msg: T`, not `msg: &T`): each handler call owns its message",
+            );
         }
-    }
-    if message.is_none() && !seen_reference {
-        cx.error_spanned_by(
-            &item.sig,
-            "a #[subscribe] handler needs the message as an argument, e.g. `async fn on_image(img: Image)`",
-        );
     }
     if let Some(e) = cx.check() {
         return Err(e);
     }
-    let (Some(topic), Some(msg_ty)) = (topic, message) else {
+    let Some(topic) = topic else {
         return Err(syn::Error::new(
             item.sig.ident.span(),
             "invalid #[subscribe]",
         ));
     };
 
+    // What each argument is, is decided by the trait its type implements,
+    // never by its name: `__private::arg` finds the kind and folds it in,
+    // and `__private::message` takes the message type from the fold (see
+    // `cortex::__private`). Each call is spanned at its argument (the first
+    // token to the last), so a wrong one is underlined there.
     let p = quote!(::cortex::__private);
+    let mut folds = Vec::new();
+    let mut call_args = Vec::new();
+    for (i, ty) in args::typed_inputs(item).enumerate() {
+        let arg = format_ident!("__cortex_arg{}", i);
+        let (lo, hi) = args::ends(ty);
+        let path = quote_spanned!(lo=> ::cortex::__private::arg::<);
+        let rest = quote_spanned!(hi=> , _, _>(__cortex_args));
+        folds.push(quote!(let (#arg, __cortex_args) = #path #ty #rest;));
+        let path = quote_spanned!(lo=> ::cortex::__private::extract);
+        let rest = quote_spanned!(hi=> (&mut __cortex_delivery, #arg));
+        call_args.push(quote!(#path #rest));
+    }
+    let parens = item.sig.paren_token.span.join();
+    let message = quote_spanned!(parens=> ::cortex::__private::message(__cortex_args));
+
     let ident = &item.sig.ident;
     let run_fn = format_ident!("__cortex_run_{}", ident);
     let topic = topic.value;
@@ -197,12 +177,15 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
         None => quote!(::core::option::Option::None),
     };
     let into_result = args::into_result(item);
-    let run_subscriber = quote_spanned!(msg_ty.span()=> #p::run_subscriber::<#msg_ty, _, _>);
-    let runner = quote! {
-        #run_subscriber(__cortex_ctx_in, __cortex_run_in, |__cortex_msg, __cortex_header, __cortex_ctx| async move {
+    let runner = quote! {{
+        let __cortex_args = #p::no_message();
+        #(#folds)*
+        let __cortex_message = #message;
+        #p::run_subscriber(__cortex_ctx_in, __cortex_run_in, move |__cortex_msg, __cortex_header, __cortex_ctx| async move {
+            let mut __cortex_delivery = #p::Delivery::new(__cortex_message, __cortex_msg, __cortex_header, __cortex_ctx);
             #into_result(#ident(#(#call_args),*).await)
         })
-    };
+    }};
     let kind =
         quote!(#p::HandlerKind::Subscribe { topic: #topic, queue_depth: #queue, run: #run_fn });
     Ok(super::register(ident, &run_fn, &runner, &kind, &common))

@@ -8,6 +8,10 @@ use super::args::{self, Arg, Opt};
 use super::subscribe::Common;
 use crate::ctxt::Ctxt;
 
+/// The longest timer period: a year, in nanoseconds. Longer is a mistake
+/// (and `period_ms` past ~584 years would not fit in a `u64` of nanoseconds).
+const MAX_PERIOD_NS: u64 = 365 * 24 * 3600 * 1_000_000_000;
+
 const VALID: &str =
     "`hz = N` or `period_ms = N` (one of them), `node = \"name\"`, `publishes(TOPIC, ...)`";
 
@@ -26,6 +30,11 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
                 if let Some(rate) = args::positive_number(&mut cx, k, v) {
                     if rate > 1_000_000.0 {
                         cx.error_spanned_by(v, "`hz` above 1 MHz is not a timer; use a loop");
+                    } else if 1e9 / rate > MAX_PERIOD_NS as f64 {
+                        cx.error_spanned_by(
+                            v,
+                            "`hz` is too small: the period must be at most a year",
+                        );
                     }
                     args::set(&mut cx, &mut hz, k, rate);
                 }
@@ -33,6 +42,15 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
             Arg::Value(k, v) if k == "period_ms" => {
                 rate_given = true;
                 if let Some(ms) = args::positive_int(&mut cx, k, v) {
+                    if ms > MAX_PERIOD_NS / 1_000_000 {
+                        cx.error_spanned_by(
+                            v,
+                            format!(
+                                "`period_ms` is too large: the period must be at most a year ({} ms)",
+                                MAX_PERIOD_NS / 1_000_000
+                            ),
+                        );
+                    }
                     args::set(&mut cx, &mut period_ms, k, ms);
                 }
             }
@@ -40,9 +58,10 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
             other => args::unknown(&mut cx, other, "timer", VALID),
         }
     }
+    // Both are checked above to be at most `MAX_PERIOD_NS`.
     let period_ns = match (&hz, &period_ms) {
         (Some(h), None) => Some((1e9 / h.value).round() as u64),
-        (None, Some(ms)) => ms.value.checked_mul(1_000_000),
+        (None, Some(ms)) => Some(ms.value.saturating_mul(1_000_000)),
         (Some(_), Some(ms)) => {
             cx.syn_error(syn::Error::new(
                 ms.span,
@@ -65,30 +84,26 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
         }
     };
     args::check_fn(&mut cx, item, "timer");
-    let mut call_args = Vec::new();
-    for input in &item.sig.inputs {
-        let syn::FnArg::Typed(pat) = input else {
-            continue;
-        };
-        let ty = &*pat.ty;
-        if args::type_name(ty).as_deref() == Some("Ctx") && call_args.is_empty() {
-            call_args.push(quote_spanned!(ty.span()=> __cortex_ctx));
-        } else {
-            cx.error_spanned_by(
-                ty,
-                "a #[timer] handler takes no arguments or one `ctx: Ctx`",
-            );
-        }
-    }
+    args::check_inputs(&mut cx, item, "timer");
     if let Some(e) = cx.check() {
         return Err(e);
     }
-    let period_ns = period_ns.unwrap_or(1).max(1);
+    let Some(period_ns) = period_ns else {
+        return Err(syn::Error::new(item.sig.ident.span(), "invalid #[timer]"));
+    };
 
     let p = quote!(::cortex::__private);
     let ident = &item.sig.ident;
     let run_fn = format_ident!("__cortex_run_{}", ident);
     let into_result = args::into_result(item);
+    // Each argument is checked by `__private::TimerArg`, at its span.
+    let call_args = args::typed_inputs(item).map(|ty| {
+        let (lo, hi) = args::ends(ty);
+        let open = quote_spanned!(lo=> <);
+        let close = quote_spanned!(lo=> as #p::TimerArg>::);
+        let call = quote_spanned!(hi=> from_tick(&__cortex_ctx));
+        quote!(#open #ty #close #call)
+    });
     let runner = quote! {
         #p::run_timer(__cortex_ctx_in, __cortex_run_in, |__cortex_ctx: ::cortex::Ctx| async move {
             #into_result(#ident(#(#call_args),*).await)

@@ -78,10 +78,12 @@ where
         topic, queue_depth, ..
     } = run.handler.kind
     else {
-        return Err(Error::Config(format!(
-            "{} is not a subscription",
+        // `#[subscribe]` registers `run_subscriber` with a `Subscribe` kind
+        // only; nothing else can call it (it is `__private`).
+        unreachable!(
+            "{} is registered as a subscription but is not one",
             run.handler.name
-        )));
+        );
     };
     let node = ctx.node.clone();
     let mut options: SubscriberOptions = node.inner.config.subscriber.clone();
@@ -137,10 +139,11 @@ where
     Fut: Future<Output = Result<(), String>>,
 {
     let HandlerKind::Timer { period, .. } = run.handler.kind else {
-        return Err(Error::Config(format!(
-            "{} is not a timer",
+        // As above: `#[timer]` pairs `run_timer` with a `Timer` kind only.
+        unreachable!(
+            "{} is registered as a timer but is not one",
             run.handler.name
-        )));
+        );
     };
     let period = period.max(Duration::from_nanos(1));
     let start = Instant::now();

@@ -13,6 +13,11 @@ async fn returns_number(a: A) -> u32 {
 #[subscribe("/b")]
 async fn not_a_message(s: std::time::Instant) {}
 
+#[subscribe("/d")]
+async fn wrong_return_and_argument(s: std::time::Instant) -> u32 {
+    1
+}
+
 const NOT_A_TOPIC: &str = "/x";
 
 #[subscribe("/c", publishes(NOT_A_TOPIC))]
