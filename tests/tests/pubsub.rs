@@ -69,9 +69,10 @@ async fn ten_thousand_in_order_without_loss() {
     let _daemon = env.start_daemon().await;
     // Queues deep enough for the whole run, so no publish is refused (a
     // refused publish takes a sequence number: a gap at the subscriber).
-    let node = Node::new(env.node_config("n").queue_depth(20_000))
-        .await
-        .unwrap();
+    let mut config = env.node_config("n").queue_depth(20_000);
+    // Bursts of 100: the shared-memory queue must hold them too.
+    config.publisher.shared_memory_queue = 128;
+    let node = Node::new(config).await.unwrap();
     let publisher = node.publisher::<Reading>("/seq").await.unwrap();
     let mut subscriber = node.subscriber::<Reading>("/seq").await.unwrap();
     publisher.wait_for_subscribers(1, T).await.unwrap();

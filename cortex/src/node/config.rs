@@ -89,6 +89,15 @@ impl NodeConfig {
         self
     }
 
+    /// Shared memory for local cortex subscribers, on both this node's
+    /// publishers and its subscribers (see
+    /// [`PublisherOptions::shared_memory`](crate::pubsub::PublisherOptions::shared_memory)).
+    pub fn shared_memory(mut self, on: bool) -> Self {
+        self.publisher.shared_memory = on;
+        self.subscriber.shared_memory = on;
+        self
+    }
+
     /// Sets both the publisher and subscriber queue depth (most messages
     /// per queue).
     pub fn queue_depth(mut self, depth: i32) -> Self {

@@ -1,19 +1,25 @@
 //! Publish and subscribe: one XPUB socket per topic, typed publishers and
 //! subscribers over ZeroMQ, driven by tokio.
 //!
-//! Uses the I/O layer ([`crate::io`]) and discovery ([`crate::discovery`]);
-//! a second transport (shared memory) belongs here too.
+//! Uses the I/O layer ([`crate::io`]) and discovery ([`crate::discovery`]).
+//! Local cortex subscribers receive through shared memory (`shm`, on
+//! iceoryx2) when both sides have it; the socket path serves everyone else.
 
 mod endpoint;
 mod publisher;
 mod queue;
 mod sequence;
+#[cfg(all(feature = "shm", target_os = "linux"))]
+mod shm;
+#[cfg(not(all(feature = "shm", target_os = "linux")))]
+#[path = "shm_off.rs"]
+mod shm;
 mod subscriber;
 
 pub use endpoint::{
     socket_file_name, Transport, DEFAULT_SOCKET_ROOT, MAX_IPC_PATH, SOCKET_ROOT_ENV,
 };
-pub use publisher::{beacon_topic, Publisher, PublisherOptions, PublisherStats};
+pub use publisher::{beacon_topic, Publisher, PublisherOptions, PublisherStats, SHM_ENV};
 pub use queue::OnFullQueue;
 pub use sequence::{SequenceEvent, SequenceTracker};
 pub use subscriber::{Subscriber, SubscriberCounters, SubscriberOptions, SubscriberStats};

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::endpoint::Transport;
 use super::queue::{OnFullQueue, QueueBudget};
+use super::shm::{self, shm_topic, ShmSender};
 use crate::codec::{Encoder, Header};
 use crate::discovery::{Client, Registration, TopicInfo};
 use crate::error::{Error, Result};
@@ -55,6 +56,32 @@ pub struct PublisherOptions {
     /// sent (a beacon), so a subscriber counts messages it lost even when
     /// no later message arrives to reveal the gap. Default 1 s.
     pub beacon_interval: Duration,
+    /// Offer local cortex subscribers the shared-memory path (Linux, the
+    /// `shm` feature): each message is then written once into shared memory
+    /// and their arrays borrow it. Default `false` for now (its queue is
+    /// bounded in messages, see [`shared_memory_queue`](Self::shared_memory_queue)),
+    /// or `true` when the environment variable `CORTEX_SHM` is `1`. Where
+    /// shared memory cannot be set up, the publisher logs why and every
+    /// subscriber uses the socket.
+    pub shared_memory: bool,
+    /// Most messages queued per shared-memory subscriber (at most 1024).
+    /// A subscriber whose queue is full misses new messages (counted on
+    /// both sides, as on the socket path). The bound is in messages: a
+    /// stalled subscriber pins up to this many messages (plus 4 it may
+    /// hold) of the publisher's shared memory, so the default is small
+    /// (16: 256 MiB of 16 MiB images, 100 MB of 1080p frames); raise it
+    /// for bursts of small messages. Default 16.
+    pub shared_memory_queue: usize,
+}
+
+/// Environment variable that turns the shared-memory path on (`1`) for
+/// the publishers and subscribers of a process (the default of
+/// [`PublisherOptions::shared_memory`] and `SubscriberOptions::shared_memory`).
+pub const SHM_ENV: &str = "CORTEX_SHM";
+
+/// Whether `CORTEX_SHM` turns shared memory on.
+pub(crate) fn shm_default() -> bool {
+    std::env::var_os(SHM_ENV).is_some_and(|v| v == "1")
 }
 
 impl Default for PublisherOptions {
@@ -65,6 +92,8 @@ impl Default for PublisherOptions {
             linger: Duration::from_millis(100),
             on_full_queue: OnFullQueue::default(),
             beacon_interval: Duration::from_secs(1),
+            shared_memory: shm_default(),
+            shared_memory_queue: 16,
         }
     }
 }
@@ -75,8 +104,8 @@ const SLOW_WARNING_EVERY: Duration = Duration::from_secs(10);
 /// Counters of one publisher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PublisherStats {
-    /// Messages handed to ZeroMQ (for at least one subscriber, or for
-    /// none when nobody subscribes).
+    /// Messages handed to ZeroMQ and/or shared memory (for at least one
+    /// subscriber, or for none when nobody subscribes).
     pub published: u64,
     /// Messages nobody got because a subscriber's queue was full
     /// ([`OnFullQueue::RefuseForAll`]).
@@ -87,8 +116,14 @@ pub struct PublisherStats {
     /// itself (`SubscriberStats::dropped`). ZeroMQ does not tell the
     /// publisher how many messages each skipped subscriber missed.
     pub overflows: u64,
-    /// Subscriptions currently known (from XPUB subscription messages).
+    /// Subscriptions currently known (from XPUB subscription messages),
+    /// over either path.
     pub subscribers: u64,
+    /// Of those, the subscribers that receive through shared memory.
+    pub shared_memory_subscribers: u64,
+    /// Messages that could not be written into shared memory (logged; the
+    /// shared-memory subscribers count them as lost).
+    pub shared_memory_failures: u64,
 }
 
 /// Publishes messages of type `T` on one topic.
@@ -124,7 +159,12 @@ struct Shared {
     published: AtomicU64,
     dropped: AtomicU64,
     overflows: AtomicU64,
+    /// Subscriptions to the topic itself (socket-path subscribers).
     subscribers: AtomicI64,
+    /// Subscriptions to [`shm_topic`] (shared-memory subscribers).
+    shm_subscribers: AtomicI64,
+    shm_frame: Vec<u8>,
+    shm_failures: AtomicU64,
     subscribers_changed: Notify,
     /// Set by `publish` when a send left a subscription waiting.
     poke: Notify,
@@ -139,6 +179,9 @@ struct Locked {
     /// Overflows not yet reported, and when the last report was.
     unreported_overflows: u64,
     last_slow_warning: Option<std::time::Instant>,
+    /// The shared-memory side, when it could be set up.
+    shm: Option<ShmSender>,
+    last_shm_warning: Option<std::time::Instant>,
 }
 
 /// The topic frame of a topic's sequence beacons:
@@ -213,6 +256,21 @@ impl<T: Message> Publisher<T> {
                 });
             }
         }
+        // `RefuseForAll` needs every queue to refuse together, which only
+        // the socket path can do: such publishers keep to it.
+        let shm = if options.shared_memory
+            && options.on_full_queue == OnFullQueue::SkipSlowSubscriber
+        {
+            match ShmSender::create(&address, options.shared_memory_queue) {
+                Ok(sender) => Some(sender),
+                Err(reason) => {
+                    tracing::info!(topic, %reason, "shared memory unavailable: every subscriber of this topic uses the socket");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
             topic: topic.to_owned(),
             topic_frame: Bytes::copy_from_slice(topic.as_bytes()),
@@ -228,6 +286,8 @@ impl<T: Message> Publisher<T> {
                 budget,
                 unreported_overflows: 0,
                 last_slow_warning: None,
+                shm,
+                last_shm_warning: None,
             }),
             sequence: AtomicU64::new(0),
             metadata_hint: AtomicUsize::new(64),
@@ -235,6 +295,9 @@ impl<T: Message> Publisher<T> {
             dropped: AtomicU64::new(0),
             overflows: AtomicU64::new(0),
             subscribers: AtomicI64::new(0),
+            shm_subscribers: AtomicI64::new(0),
+            shm_frame: shm_topic(topic),
+            shm_failures: AtomicU64::new(0),
             subscribers_changed: Notify::new(),
             poke: Notify::new(),
             closed: AtomicBool::new(false),
@@ -309,7 +372,8 @@ impl<T: Message> Publisher<T> {
         } else {
             OutFrame::from_bytes(shared.topic_frame.clone())
         };
-        let metadata = OutFrame::copy_from_slice(&metadata);
+        let metadata_bytes = metadata;
+        let metadata = OutFrame::copy_from_slice(&metadata_bytes);
         let mut locked = shared.lock();
         if let Some(hwm) = locked.budget.observe(size) {
             // Applies to the queues of connected subscribers too.
@@ -321,8 +385,17 @@ impl<T: Message> Publisher<T> {
         // concurrent publishers send in sequence order and a failed encode
         // leaves no gap.
         let sequence = shared.sequence.fetch_add(1, Ordering::Relaxed);
-        let header = Header::now(T::FINGERPRINT, sequence);
-        let fixed = [OutFrame::copy_from_slice(&header.to_bytes()), metadata];
+        let header = Header::now(T::FINGERPRINT, sequence).to_bytes();
+        if shared.shm_subscribers.load(Ordering::Relaxed) > 0 {
+            shared.send_shm(&mut locked, &header, &metadata_bytes, &oob);
+            if shared.subscribers.load(Ordering::Relaxed) <= 0 {
+                // Nobody on the socket path: skip its work.
+                drop(locked);
+                shared.published.fetch_add(1, Ordering::Relaxed);
+                return Ok(true);
+            }
+        }
+        let fixed = [OutFrame::copy_from_slice(&header), metadata];
         let more = zmq::DONTWAIT | zmq::SNDMORE;
         // Only the first frame can be refused: the high-water mark counts
         // whole messages, and XPUB_NODROP makes a full queue refuse.
@@ -398,7 +471,10 @@ impl<T: Message> Publisher<T> {
             published: self.shared.published.load(Ordering::Relaxed),
             dropped: self.shared.dropped.load(Ordering::Relaxed),
             overflows: self.shared.overflows.load(Ordering::Relaxed),
-            subscribers: self.shared.subscribers.load(Ordering::Relaxed).max(0) as u64,
+            subscribers: self.shared.subscriber_count(),
+            shared_memory_subscribers: self.shared.shm_subscribers.load(Ordering::Relaxed).max(0)
+                as u64,
+            shared_memory_failures: self.shared.shm_failures.load(Ordering::Relaxed),
         }
     }
 
@@ -411,7 +487,7 @@ impl<T: Message> Publisher<T> {
                 let changed = shared.subscribers_changed.notified();
                 tokio::pin!(changed);
                 changed.as_mut().enable();
-                if shared.subscribers.load(Ordering::Relaxed) >= n as i64 {
+                if shared.subscriber_count() >= n {
                     return;
                 }
                 changed.await;
@@ -421,7 +497,7 @@ impl<T: Message> Publisher<T> {
             Error::Timeout(format!(
                 "topic {}: {} of {n} subscriber(s) after {timeout:?}",
                 shared.topic,
-                shared.subscribers.load(Ordering::Relaxed).max(0)
+                shared.subscriber_count()
             ))
         })
     }
@@ -437,6 +513,62 @@ impl<T: Message> Publisher<T> {
 }
 
 impl Shared {
+    /// Subscribers over both paths.
+    fn subscriber_count(&self) -> u64 {
+        let inline = self.subscribers.load(Ordering::Relaxed).max(0) as u64;
+        inline + self.shm_subscribers.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Writes one message into shared memory for the shared-memory
+    /// subscribers. A failure (out of shared memory, say) is counted and
+    /// logged at most once per [`SLOW_WARNING_EVERY`]; those subscribers
+    /// count the message as lost.
+    fn send_shm(&self, locked: &mut Locked, header: &[u8], metadata: &[u8], oob: &[Bytes]) {
+        let sent = match &locked.shm {
+            Some(shm) => self.send_shm_frames(shm, header, metadata, oob),
+            None => Err("this publisher has no shared memory (see its log)".to_owned()),
+        };
+        match sent {
+            Ok(true) => {}
+            Ok(false) => {
+                // A full queue: that subscriber misses this message, as on
+                // the socket path, and counts the gap.
+                self.overflows.fetch_add(1, Ordering::Relaxed);
+                self.warn_slow(locked);
+            }
+            Err(error) => {
+                self.shm_failures.fetch_add(1, Ordering::Relaxed);
+                let now = std::time::Instant::now();
+                if locked
+                    .last_shm_warning
+                    .is_none_or(|at| now.duration_since(at) >= SLOW_WARNING_EVERY)
+                {
+                    locked.last_shm_warning = Some(now);
+                    tracing::warn!(topic = %self.topic, node = %self.node, %error,
+                        "a message could not be written into shared memory; its shared-memory subscribers miss it (counted in shared_memory_failures)");
+                }
+            }
+        }
+    }
+
+    /// Sends through `shm`: whether every shared-memory subscriber had room.
+    fn send_shm_frames(
+        &self,
+        shm: &ShmSender,
+        header: &[u8],
+        metadata: &[u8],
+        oob: &[Bytes],
+    ) -> std::result::Result<bool, String> {
+        let mut frames: Vec<&[u8]> = Vec::with_capacity(2 + oob.len());
+        frames.push(header);
+        frames.push(metadata);
+        frames.extend(oob.iter().map(|b| &b[..]));
+        let subscribers = self.shm_subscribers.load(Ordering::Relaxed).max(0) as usize;
+        shm.send(&frames)
+            .map(|reached| reached >= subscribers)
+            .map_err(|e| e.to_string())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Locked> {
         // A panic while holding the lock leaves the socket usable.
         self.socket
@@ -511,6 +643,10 @@ impl<T: Message> Drop for Publisher<T> {
         // The last word to subscribers: how far the sequence went.
         self.shared.send_beacon();
         self.shared.closed.store(true, Ordering::Relaxed);
+        // Release the shared-memory port now, not when the reader task
+        // (which shares `Shared`) is finally dropped: a publisher started
+        // right after this one on the same address takes its place.
+        self.shared.lock().shm = None;
         self.reader.abort();
         if let Some(path) = &self.shared.path {
             // Only our own socket file: the node and topic are in its name.
@@ -547,6 +683,24 @@ async fn read_subscriptions(reader: Reader) {
                 match locked.socket.recv_bytes(zmq::DONTWAIT) {
                     // Only subscriptions to the topic itself count: cortex
                     // subscribers also subscribe to its beacons.
+                    Ok(msg) if msg.get(1..) == Some(&shared.shm_frame[..]) => {
+                        let delta = match msg[0] {
+                            1 => {
+                                if let Some(shm) = &locked.shm {
+                                    shm.connect_new_subscribers();
+                                }
+                                1
+                            }
+                            0 => -1,
+                            _ => 0,
+                        };
+                        shared.shm_subscribers.fetch_add(delta, Ordering::Relaxed);
+                        shared.subscribers_changed.notify_waiters();
+                        if delta < 0 {
+                            // It may have been killed: give its samples back.
+                            tokio::task::spawn_blocking(shm::remove_dead);
+                        }
+                    }
                     Ok(msg) if msg.get(1..) == Some(shared.topic.as_bytes()) => match msg[0] {
                         1 => {
                             // libzmq gives a new connection the high-water

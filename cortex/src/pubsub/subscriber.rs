@@ -11,8 +11,10 @@ use bytes::Bytes;
 use tokio::time::Sleep;
 
 use super::publisher::beacon_topic;
+use super::publisher::shm_default;
 use super::queue::QueueBudget;
 use super::sequence::{SequenceEvent, SequenceTracker};
+use super::shm::{layout, shm_topic, ShmReceiver};
 use crate::codec::{DecodeError, Header};
 use crate::discovery::{check_topic_address, Client, TopicInfo};
 use crate::error::{Error, Result};
@@ -42,6 +44,12 @@ pub struct SubscriberOptions {
     /// publisher moved (restarted on a new endpoint): the check runs between
     /// one and two periods after the last message. Default 1 s.
     pub recheck_after: Duration,
+    /// Receive through shared memory when the publisher offers it (same
+    /// host, a cortex publisher with the `shm` feature): arrays then borrow
+    /// the publisher's memory. Default `false` for now, or `true` when the
+    /// environment variable `CORTEX_SHM` is `1`. Otherwise, or when it
+    /// cannot be opened, the socket path is used (logged at debug level).
+    pub shared_memory: bool,
 }
 
 impl Default for SubscriberOptions {
@@ -51,6 +59,7 @@ impl Default for SubscriberOptions {
             queue_bytes: 64 << 20,
             wait_timeout: Duration::from_secs(10),
             recheck_after: Duration::from_secs(1),
+            shared_memory: shm_default(),
         }
     }
 }
@@ -69,6 +78,10 @@ pub struct SubscriberStats {
     pub decode_errors: u64,
     /// Times the subscriber connected to a new endpoint.
     pub reconnects: u64,
+    /// Shared-memory messages copied out of shared memory because the
+    /// application held too many received messages at once (none lost;
+    /// each cost a copy, and its arrays do not borrow).
+    pub shared_memory_copies: u64,
 }
 
 /// Shared, lock-free counters (readable while the subscriber receives).
@@ -78,6 +91,7 @@ pub struct SubscriberCounters {
     dropped: AtomicU64,
     decode_errors: AtomicU64,
     reconnects: AtomicU64,
+    shm_copies: Arc<AtomicU64>,
 }
 
 impl SubscriberCounters {
@@ -88,12 +102,16 @@ impl SubscriberCounters {
             dropped: self.dropped.load(Ordering::Relaxed),
             decode_errors: self.decode_errors.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            shared_memory_copies: self.shm_copies.load(Ordering::Relaxed),
         }
     }
 }
 
 /// Receives messages of type `T` from one topic.
 pub struct Subscriber<T: Message> {
+    /// The shared-memory side, when the publisher offers it; declared
+    /// before the socket so it closes first.
+    shm: Option<ShmReceiver>,
     socket: AsyncSocket,
     discovery: Client,
     info: TopicInfo,
@@ -136,18 +154,20 @@ impl<T: Message> Subscriber<T> {
         options: &SubscriberOptions,
     ) -> Result<Self> {
         let deadline = tokio::time::Instant::now() + options.wait_timeout;
+        let counters = Arc::<SubscriberCounters>::default();
         // A record whose address nobody can connect to (written by a broken
         // or hostile client, or kept by a daemon that does not check
         // addresses) is waited out like a missing one, not fatal.
-        let (info, socket) = loop {
+        let (info, socket, shm) = loop {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let info = discovery.wait_for_topic(topic, remaining).await?;
             check_type::<T>(&info)?;
             let problem = match check_topic_address(&info.address) {
                 Ok(()) => {
-                    let socket = Self::socket(ctx, topic, options)?;
+                    let shm = open_shm(topic, &info.address, options, &counters);
+                    let socket = Self::socket(ctx, topic, options, shm.is_some())?;
                     match socket.connect(&info.address) {
-                        Ok(()) => break (info, socket),
+                        Ok(()) => break (info, socket, shm),
                         Err(e) => format!("connecting failed: {e}"),
                     }
                 }
@@ -172,13 +192,14 @@ impl<T: Message> Subscriber<T> {
                 e,
             )
         })?;
-        tracing::info!(topic, r#type = T::TYPE_NAME, address = %info.address, "subscribed");
+        tracing::info!(topic, r#type = T::TYPE_NAME, address = %info.address, shared_memory = shm.is_some(), "subscribed");
         Ok(Subscriber {
+            shm,
             socket,
             discovery: discovery.clone(),
             info,
             options: options.clone(),
-            counters: Arc::default(),
+            counters,
             sequence: SequenceTracker::new(),
             beacon_frame: beacon_topic(topic),
             budget: QueueBudget::receiving(options.queue_bytes, options.queue_depth),
@@ -190,8 +211,14 @@ impl<T: Message> Subscriber<T> {
         })
     }
 
-    /// A SUB socket for `topic` and its beacons, not yet connected.
-    fn socket(ctx: &zmq::Context, topic: &str, options: &SubscriberOptions) -> Result<zmq::Socket> {
+    /// A SUB socket for `topic` (or, for a shared-memory subscriber, its
+    /// [`shm_topic`]) and its beacons, not yet connected.
+    fn socket(
+        ctx: &zmq::Context,
+        topic: &str,
+        options: &SubscriberOptions,
+        shm: bool,
+    ) -> Result<zmq::Socket> {
         let socket = ctx
             .socket(zmq::SUB)
             .map_err(|e| Error::zmq(format!("creating the SUB socket for topic {topic}"), e))?;
@@ -199,7 +226,7 @@ impl<T: Message> Subscriber<T> {
         socket
             .set_rcvhwm(hwm)
             .and_then(|()| socket.set_linger(0))
-            .and_then(|()| socket.set_subscribe(topic.as_bytes()))
+            .and_then(|()| socket.set_subscribe(&data_subscription(topic, shm)))
             .and_then(|()| socket.set_subscribe(&beacon_topic(topic)))
             .map_err(|e| Error::zmq(format!("configuring the SUB socket for topic {topic}"), e))?;
         Ok(socket)
@@ -220,6 +247,12 @@ impl<T: Message> Subscriber<T> {
         self.counters.snapshot()
     }
 
+    /// Whether messages arrive through shared memory (arrays borrow the
+    /// publisher's memory) rather than the socket.
+    pub fn uses_shared_memory(&self) -> bool {
+        self.shm.is_some()
+    }
+
     /// A handle to the counters, readable from other tasks.
     pub fn counters(&self) -> Arc<SubscriberCounters> {
         Arc::clone(&self.counters)
@@ -232,6 +265,20 @@ impl<T: Message> Subscriber<T> {
         loop {
             let frames = tokio::select! {
                 biased;
+                sample = next_sample(&mut self.shm) => {
+                    let sample = sample.map_err(|e| {
+                        Error::io(format!("receiving from shared memory on topic {}", self.info.name), e)
+                    })?;
+                    self.active = true;
+                    match self.decode_sample(&sample) {
+                        Ok(delivery) => return Ok(delivery),
+                        Err(e) => {
+                            self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                            self.warn_undecodable(&e);
+                        }
+                    }
+                    continue;
+                }
                 frames = self.socket.recv_multipart() => frames.map_err(|e| {
                     Error::io(format!("receiving on topic {}", self.info.name), e)
                 })?,
@@ -316,7 +363,40 @@ impl<T: Message> Subscriber<T> {
         let (Some(header), Some(metadata)) = (frames.next(), frames.next()) else {
             return Err(decode_err(DecodeError::MissingFrames { found }));
         };
-        let header = Header::from_bytes(&header).map_err(decode_err)?;
+        let oob: Vec<Bytes> = frames.map(frame_to_bytes).collect();
+        self.decode_parts(&header, &metadata, &oob).map(Some)
+    }
+
+    /// A message from a shared-memory sample (its frames are views of it).
+    fn decode_sample(&mut self, sample: &Bytes) -> Result<(T, Header)> {
+        let frames = layout::frames(sample).map_err(|e| Error::Malformed {
+            topic: self.info.name.clone(),
+            reason: e.to_string(),
+        })?;
+        let found = frames.len().saturating_sub(1);
+        match frames.as_slice() {
+            [header, metadata, oob @ ..] => self.decode_parts(header, metadata, oob),
+            _ => Err(Error::Decode {
+                topic: self.info.name.clone(),
+                ty: T::TYPE_NAME,
+                cause: Box::new(DecodeError::MissingFrames { found }),
+            }),
+        }
+    }
+
+    /// Header check, sequence count and body decode, for either path.
+    fn decode_parts(
+        &mut self,
+        header: &[u8],
+        metadata: &[u8],
+        oob: &[Bytes],
+    ) -> Result<(T, Header)> {
+        let decode_err = |source| Error::Decode {
+            topic: self.info.name.clone(),
+            ty: T::TYPE_NAME,
+            cause: Box::new(source),
+        };
+        let header = Header::from_bytes(header).map_err(decode_err)?;
         if !T::accepts_fingerprint(header.fingerprint) {
             return Err(decode_err(DecodeError::FingerprintMismatch {
                 expected_type: T::TYPE_NAME,
@@ -327,14 +407,13 @@ impl<T: Message> Subscriber<T> {
         // Counted before the body is decoded: a message of the right type
         // that fails to decode is a decode error, not also a gap later.
         self.count_sequence(header.sequence);
-        let oob: Vec<Bytes> = frames.map(frame_to_bytes).collect();
-        let msg = T::decode_body(&metadata, &oob).map_err(|source| Error::Decode {
+        let msg = T::decode_body(metadata, oob).map_err(|source| Error::Decode {
             topic: self.info.name.clone(),
             ty: T::TYPE_NAME,
             cause: Box::new(source),
         })?;
         self.counters.received.fetch_add(1, Ordering::Relaxed);
-        Ok(Some((msg, header)))
+        Ok((msg, header))
     }
 
     /// A sequence beacon `[beacon topic, header]`: the publisher's last
@@ -382,6 +461,11 @@ impl<T: Message> Subscriber<T> {
             Ok(Ok(None) | Err(_)) | Err(_) => return,
         };
         if current.address == self.info.address {
+            // Same address: a restarted publisher has a new shared-memory
+            // service, which the old one's subscription never sees.
+            if self.shm.as_ref().is_some_and(|shm| !shm.has_publisher()) {
+                self.switch_path(&current.address);
+            }
             return;
         }
         if let Err(reason) = check_topic_address(&current.address) {
@@ -396,6 +480,7 @@ impl<T: Message> Subscriber<T> {
         let _ = socket.disconnect(&self.info.address);
         match socket.connect(&current.address) {
             Ok(()) => {
+                self.switch_path(&current.address);
                 tracing::info!(topic = %self.info.name, from = %self.info.address, to = %current.address, "publisher moved; reconnected");
                 self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
                 self.sequence.reset();
@@ -405,6 +490,69 @@ impl<T: Message> Subscriber<T> {
                 tracing::warn!(topic = %self.info.name, address = %current.address, error = %e, "reconnecting failed; will retry");
             }
         }
+    }
+}
+
+impl<T: Message> Subscriber<T> {
+    /// Re-decides between shared memory and the socket for the publisher
+    /// at `address`, and subscribes on the socket accordingly.
+    fn switch_path(&mut self, address: &str) {
+        let topic = self.info.name.clone();
+        let was = self.shm.is_some();
+        self.shm = None;
+        self.shm = open_shm(&topic, address, &self.options, &self.counters);
+        let now = self.shm.is_some();
+        if was != now {
+            let socket = self.socket.get_ref();
+            let _ = socket.set_unsubscribe(&data_subscription(&topic, was));
+            if let Err(e) = socket.set_subscribe(&data_subscription(&topic, now)) {
+                tracing::warn!(topic, error = %e, "could not change the subscription");
+            }
+        }
+    }
+}
+
+/// What a subscriber subscribes to on the socket for its messages.
+fn data_subscription(topic: &str, shm: bool) -> Vec<u8> {
+    if shm {
+        shm_topic(topic)
+    } else {
+        topic.as_bytes().to_vec()
+    }
+}
+
+/// The shared-memory side for the publisher at `address`, if it offers one.
+fn open_shm(
+    topic: &str,
+    address: &str,
+    options: &SubscriberOptions,
+    counters: &SubscriberCounters,
+) -> Option<ShmReceiver> {
+    if !options.shared_memory {
+        return None;
+    }
+    match ShmReceiver::open(address, Arc::clone(&counters.shm_copies)) {
+        Ok(shm) if shm.has_publisher() => Some(shm),
+        Ok(_) => {
+            tracing::debug!(
+                topic,
+                address,
+                "the shared-memory service has no publisher; using the socket"
+            );
+            None
+        }
+        Err(reason) => {
+            tracing::debug!(topic, address, %reason, "no shared memory for this publisher; using the socket");
+            None
+        }
+    }
+}
+
+/// The next shared-memory sample; never ready without shared memory.
+async fn next_sample(shm: &mut Option<ShmReceiver>) -> std::io::Result<Bytes> {
+    match shm {
+        Some(shm) => shm.recv().await,
+        None => std::future::pending().await,
     }
 }
 

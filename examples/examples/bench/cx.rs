@@ -82,6 +82,9 @@ fn config(name: &str, discovery: &str, root: &Path, hwm: i32) -> NodeConfig {
         // as large as the bench's (256 MiB) lets cortex queue as many.
         .queue_bytes(256 << 20)
         .on_full_queue(on_full)
+        // The `cortex` side is the socket path; BENCH_SHM=1 measures the
+        // shared-memory path instead (reported as `cortex-shm`).
+        .shared_memory(super::report::shm())
 }
 
 /// A private discovery daemon for one run (in this process).

@@ -15,8 +15,23 @@ impl Imp {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Imp::Raw => "raw",
-            Imp::Cortex => "cortex",
+            Imp::Cortex => side(),
         }
+    }
+}
+
+/// Whether this run measures cortex's shared-memory path (`BENCH_SHM=1`).
+pub(crate) fn shm() -> bool {
+    std::env::var("BENCH_SHM").is_ok_and(|v| v == "1")
+}
+
+/// The cortex side's name in reports: `cortex` (socket path) or
+/// `cortex-shm` (`BENCH_SHM=1`).
+pub(crate) fn side() -> &'static str {
+    if shm() {
+        "cortex-shm"
+    } else {
+        "cortex"
     }
 }
 
@@ -417,7 +432,7 @@ impl Report {
                 r = LatencyScenario::halve(&r);
                 c = LatencyScenario::halve(&c);
             }
-            for (side, l) in [("raw", &r), ("cortex", &c)] {
+            for (side, l) in [("raw", &r), (side(), &c)] {
                 let _ = writeln!(
                     s,
                     "| {} | {side} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
@@ -429,8 +444,9 @@ impl Report {
                 .collect();
             let _ = writeln!(
                 s,
-                "| {} | **cortex/raw** | {} | | |",
+                "| {} | **{}/raw** | {} | | |",
                 sc.name,
+                side(),
                 rs.join(" | ")
             );
         }
@@ -445,7 +461,7 @@ impl Report {
                 ThroughputScenario::summary(&sc.raw),
                 ThroughputScenario::summary(&sc.cortex),
             );
-            for (side, t) in [("raw", &r), ("cortex", &c)] {
+            for (side, t) in [("raw", &r), (side(), &c)] {
                 let pct = if t.attempted > 0 {
                     100.0 * t.lost as f64 / t.attempted as f64
                 } else {
@@ -469,8 +485,9 @@ impl Report {
             }
             let _ = writeln!(
                 s,
-                "| {} | **cortex/raw** | {:.2}× | {:.2}× | | | | |",
+                "| {} | **{}/raw** | {:.2}× | {:.2}× | | | | |",
                 sc.payload,
+                side(),
                 ratio(c.msgs_per_s, r.msgs_per_s),
                 ratio(c.gb_per_s, r.gb_per_s)
             );

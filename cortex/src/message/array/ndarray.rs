@@ -185,7 +185,7 @@ impl<T: Element> NdArray<T> {
                 found: desc.dtype.as_str().into(),
             });
         }
-        let aligned = (desc.buffer.as_ptr() as usize) % align_of::<T>() == 0;
+        let aligned = (desc.buffer.as_ptr() as usize).is_multiple_of(align_of::<T>());
         let data = if aligned {
             T::validate(&desc.buffer)?;
             Storage::Frame(desc.buffer)

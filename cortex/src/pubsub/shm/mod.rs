@@ -1,0 +1,499 @@
+//! The shared-memory path for local subscribers, on iceoryx2.
+//!
+//! A publisher opens an iceoryx2 publish-subscribe service named after its
+//! ZeroMQ address (`cortex/shm/<address>`) plus an event service for
+//! wake-ups. A cortex subscriber that can open that service (same host,
+//! same user, the `shm` feature on both sides) subscribes on the ZeroMQ
+//! socket to [`shm_topic`] instead of the topic: the publisher's XPUB sees
+//! that, so it knows a shared-memory subscriber is there and writes each
+//! message once into a sample (layout in [`layout`]); the subscriber's
+//! arrays are views of that sample. Python, remote and `cortex topic echo`
+//! subscribers subscribe to the topic itself and get the usual frames;
+//! each path costs the publisher work only while it has subscribers.
+//!
+//! Why iceoryx2 and not a pool of our own: `spikes/shm/RESULTS.md` and the
+//! book's Shared memory chapter (measured both; iceoryx2 was faster in
+//! every row and reclaims the samples of a subscriber killed with kill -9).
+
+pub(crate) mod layout;
+
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use iceoryx2::port::listener::Listener;
+use iceoryx2::port::notifier::Notifier;
+use iceoryx2::port::publisher::Publisher as IoxPublisher;
+use iceoryx2::port::subscriber::Subscriber as IoxSubscriber;
+use iceoryx2::port::update_connections::UpdateConnections;
+use iceoryx2::port::ReceiveError;
+use iceoryx2::prelude::*;
+use iceoryx2::sample::Sample;
+use iceoryx2::service::ipc_threadsafe::Service as Ipc;
+use iceoryx2::service::port_factory::{event, publish_subscribe};
+use tokio::io::unix::AsyncFd;
+
+/// Most shared-memory subscribers of one publisher; more connect over
+/// the socket (logged once by the subscriber).
+pub(crate) const MAX_SUBSCRIBERS: usize = 4;
+/// Most samples queued per subscriber (`PublisherOptions::
+/// shared_memory_queue`, up to this). A full queue makes that subscriber
+/// miss new messages, as on the socket path: the publisher counts an
+/// overflow, the subscriber a gap.
+pub(crate) const MAX_QUEUE: usize = 1024;
+/// Samples a subscriber may hold at once (as messages whose arrays borrow
+/// them). Beyond this the subscriber copies new samples out and releases
+/// them at once, so holding messages never stalls the stream.
+const MAX_BORROWED: usize = 4;
+
+/// The ZeroMQ subscription of a shared-memory subscriber:
+/// `"\0cortex.shm\0" + topic`. It never matches the topic's own frames, so
+/// the subscriber gets nothing twice; the publisher counts these
+/// subscriptions to know whether to write samples.
+pub(crate) fn shm_topic(topic: &str) -> Vec<u8> {
+    let mut frame = b"\0cortex.shm\0".to_vec();
+    frame.extend_from_slice(topic.as_bytes());
+    frame
+}
+
+/// Why the shared-memory path is not used for a topic (logged).
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {detail}")]
+pub(crate) struct Unavailable {
+    what: &'static str,
+    detail: String,
+}
+
+fn unavailable<E: std::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> Unavailable {
+    move |detail| Unavailable {
+        what,
+        detail: format!("{detail:?}"),
+    }
+}
+
+/// The process's iceoryx2 node, created on first use. Creating it also
+/// removes what crashed cortex processes left behind (their segments and
+/// ports), so a kill -9 costs nothing past the next start.
+fn node() -> Result<&'static Node<Ipc>, Unavailable> {
+    static NODE: OnceLock<Result<Node<Ipc>, String>> = OnceLock::new();
+    NODE.get_or_init(|| {
+        // iceoryx2 logs to stderr on its own; cortex reports what matters
+        // through `tracing`. IOX2_LOG_LEVEL=debug brings its logs back.
+        set_log_level_from_env_or(LogLevel::Fatal);
+        let node = NodeBuilder::new()
+            .signal_handling_mode(SignalHandlingMode::Disabled)
+            .create::<Ipc>()
+            .map_err(|e| format!("{e:?}"))?;
+        remove_dead();
+        Ok(node)
+    })
+    .as_ref()
+    .map_err(|detail| Unavailable {
+        what: "creating the iceoryx2 node",
+        detail: detail.clone(),
+    })
+}
+
+/// Removes what crashed processes left in shared memory: their segments,
+/// and their ports, whose queued and held samples go back to the
+/// publishers' pools. Runs when the process first uses shared memory and
+/// whenever a shared-memory subscriber leaves a publisher (it may have
+/// been killed).
+pub(crate) fn remove_dead() {
+    let mut removed = 0;
+    let _ = Node::<Ipc>::list(Config::global_config(), |state| {
+        if let NodeState::Dead(view) = state {
+            if view.try_remove_stale_resources().is_ok() {
+                removed += 1;
+            }
+        }
+        CallbackProgression::Continue
+    });
+    if removed > 0 {
+        tracing::info!(removed, "removed the shared memory of crashed processes");
+    }
+}
+
+type Services = (
+    publish_subscribe::PortFactory<Ipc, [u8], ()>,
+    event::PortFactory<Ipc>,
+);
+
+/// The data and event services of the publisher at `address`.
+fn services(address: &str, create: bool, queue: usize) -> Result<Services, Unavailable> {
+    let node = node()?;
+    let data: ServiceName = format!("cortex/shm/{address}")
+        .as_str()
+        .try_into()
+        .map_err(unavailable("naming the service"))?;
+    let wake: ServiceName = format!("cortex/shm/{address}/wake")
+        .as_str()
+        .try_into()
+        .map_err(unavailable("naming the service"))?;
+    let builder = node
+        .service_builder(&data)
+        .publish_subscribe::<[u8]>()
+        .payload_alignment(
+            Alignment::new(layout::FRAME_ALIGN)
+                .unwrap_or(Alignment::new(8).expect("8 is a power of two")),
+        )
+        .max_publishers(1)
+        .max_subscribers(MAX_SUBSCRIBERS)
+        .subscriber_max_borrowed_samples(MAX_BORROWED)
+        .history_size(0)
+        .enable_safe_overflow(false);
+    // The queue size is the creator's to choose; an opener takes it as is.
+    let builder = if create {
+        builder.subscriber_max_buffer_size(queue.clamp(1, MAX_QUEUE))
+    } else {
+        builder
+    };
+    let data = if create {
+        builder
+            .open_or_create()
+            .map_err(unavailable("creating the shared-memory service"))?
+    } else {
+        builder
+            .open()
+            .map_err(unavailable("opening the shared-memory service"))?
+    };
+    let wake = node.service_builder(&wake).event();
+    let wake = if create {
+        wake.open_or_create()
+            .map_err(unavailable("creating the wake-up service"))?
+    } else {
+        wake.open()
+            .map_err(unavailable("opening the wake-up service"))?
+    };
+    Ok((data, wake))
+}
+
+/// A publisher's shared-memory side.
+pub(crate) struct ShmSender {
+    publisher: IoxPublisher<Ipc, [u8], ()>,
+    notifier: Notifier<Ipc>,
+    _services: Services,
+}
+
+impl std::fmt::Debug for ShmSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmSender").finish_non_exhaustive()
+    }
+}
+
+/// Why a message did not go into shared memory (the publisher counts it
+/// and sends the message over the socket path instead).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct SendFailed(String);
+
+impl ShmSender {
+    /// The shared-memory side of the publisher at `address`, queueing up
+    /// to `queue` messages per subscriber (at most [`MAX_QUEUE`]).
+    pub(crate) fn create(address: &str, queue: usize) -> Result<Self, Unavailable> {
+        let services = services(address, true, queue)?;
+        let publisher = services
+            .0
+            .publisher_builder()
+            .initial_max_slice_len(64 << 10)
+            .allocation_strategy(AllocationStrategy::PowerOfTwo)
+            .max_loaned_samples(1)
+            .backpressure_strategy(BackpressureStrategy::DiscardData)
+            .create()
+            .map_err(unavailable("creating the shared-memory publisher"))?;
+        let notifier = services
+            .1
+            .notifier_builder()
+            .create()
+            .map_err(unavailable("creating the wake-up notifier"))?;
+        Ok(ShmSender {
+            publisher,
+            notifier,
+            _services: services,
+        })
+    }
+
+    /// Connects to subscriber ports that appeared since the last call, so
+    /// the next sample reaches them (called when a shared-memory
+    /// subscription arrives on the socket).
+    pub(crate) fn connect_new_subscribers(&self) {
+        if let Err(e) = self.publisher.update_connections() {
+            tracing::debug!(error = ?e, "could not connect new shared-memory subscribers yet");
+        }
+        if let Err(e) = self.notifier.update_connections() {
+            tracing::debug!(error = ?e, "could not connect new wake-up listeners yet");
+        }
+    }
+
+    /// Writes one message (its frames: header, metadata, arrays) into a
+    /// sample, sends it to every shared-memory subscriber whose queue has
+    /// room and wakes them. Returns how many it reached.
+    pub(crate) fn send(&self, frames: &[&[u8]]) -> Result<usize, SendFailed> {
+        let lengths: Vec<usize> = frames.iter().map(|f| f.len()).collect();
+        let (offsets, total) = layout::plan(&lengths)
+            .ok_or_else(|| SendFailed("the message is too large to lay out".into()))?;
+        let mut sample = self.publisher.loan_slice_uninit(total).map_err(|e| {
+            SendFailed(format!("no shared memory for a {total}-byte sample: {e:?}"))
+        })?;
+        let out = sample.payload_mut();
+        let table = offsets.first().copied().unwrap_or(total);
+        let mut head = vec![0u8; table];
+        layout::write_table(&mut head, &offsets, &lengths);
+        write(&mut out[..table], &head);
+        let mut at = table;
+        for (frame, &offset) in frames.iter().zip(&offsets) {
+            zero(&mut out[at..offset]);
+            write(&mut out[offset..offset + frame.len()], frame);
+            at = offset + frame.len();
+        }
+        zero(&mut out[at..]);
+        // SAFETY: every byte of the payload was written above: the table,
+        // each frame, and the padding between and after them (zeroed).
+        let sample = unsafe { sample.assume_init() };
+        let reached = sample
+            .send()
+            .map_err(|e| SendFailed(format!("sending the sample: {e:?}")))?;
+        // A listener that cannot take another wake-up has one pending.
+        if let Err(e) = self.notifier.notify() {
+            tracing::debug!(error = ?e, "a shared-memory wake-up was not delivered");
+        }
+        Ok(reached)
+    }
+}
+
+/// Copies `src` into the uninitialised `dst` (same length).
+fn write(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    assert_eq!(dst.len(), src.len(), "layout planned these lengths");
+    // SAFETY: `dst` and `src` have the same length (checked above); `dst`
+    // is memory this loan owns exclusively, so they cannot overlap; `u8`
+    // and `MaybeUninit<u8>` have the same layout.
+    unsafe {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<u8>(), src.len());
+    }
+}
+
+fn zero(dst: &mut [MaybeUninit<u8>]) {
+    for b in dst {
+        b.write(0);
+    }
+}
+
+/// A borrowed sample: released (back to the publisher's pool) on drop.
+struct Held {
+    sample: Sample<Ipc, [u8], ()>,
+    borrowed: Arc<AtomicUsize>,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        self.sample.payload()
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.borrowed.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The listener's descriptor, for tokio.
+struct WakeFd(RawFd);
+
+impl AsRawFd for WakeFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+/// A subscriber's shared-memory side. Field order is drop order: the
+/// tokio registration goes before the listener that owns the descriptor.
+pub(crate) struct ShmReceiver {
+    wake: AsyncFd<WakeFd>,
+    listener: Listener<Ipc>,
+    subscriber: IoxSubscriber<Ipc, [u8], ()>,
+    services: Services,
+    borrowed: Arc<AtomicUsize>,
+    /// Samples copied out because the application held too many.
+    copied: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for ShmReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmReceiver")
+            .field("borrowed", &self.borrowed.load(Ordering::Relaxed))
+            .field("copied", &self.copied.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShmReceiver {
+    /// Opens the shared-memory side of the publisher at `address`; fails
+    /// when there is none on this host (a Python or remote publisher, one
+    /// built without the `shm` feature, or all its slots taken).
+    /// `copied` counts samples copied out because the application held
+    /// too many at once.
+    pub(crate) fn open(address: &str, copied: Arc<AtomicU64>) -> Result<Self, Unavailable> {
+        let services = services(address, false, 0)?;
+        let subscriber = services
+            .0
+            .subscriber_builder()
+            .create()
+            .map_err(unavailable("creating the shared-memory subscriber"))?;
+        // Connect to the publisher now, before the socket subscription
+        // tells it this subscriber exists: a sample sent to a connection
+        // the subscriber has not opened yet would not reach it.
+        subscriber
+            .update_connections()
+            .map_err(unavailable("connecting to the shared-memory publisher"))?;
+        let listener = services
+            .1
+            .listener_builder()
+            .create()
+            .map_err(unavailable("creating the wake-up listener"))?;
+        // SAFETY: (iceoryx2's contract for the raw value) the number is
+        // only kept inside the registration below, which never closes it.
+        let fd = unsafe { listener.file_descriptor().native_handle() };
+        // SAFETY: `fd` is the listener's descriptor, open until the
+        // listener drops; this struct drops the registration first (field
+        // order), so it never outlives the descriptor.
+        let wake =
+            unsafe { AsyncFd::register_with_interest(WakeFd(fd), tokio::io::Interest::READABLE) }
+                .map_err(|e| Unavailable {
+                what: "registering the wake-up descriptor with tokio",
+                detail: e.to_string(),
+            })?;
+        Ok(ShmReceiver {
+            wake,
+            listener,
+            subscriber,
+            services,
+            borrowed: Arc::new(AtomicUsize::new(0)),
+            copied,
+        })
+    }
+
+    /// Whether the service still has its publisher (false after the
+    /// publisher exited or crashed: the subscriber should reopen).
+    pub(crate) fn has_publisher(&self) -> bool {
+        self.services.0.dynamic_config().number_of_publishers() > 0
+    }
+
+    /// A sample waiting now, if any (no system call when one is queued).
+    pub(crate) fn try_recv(&mut self) -> std::io::Result<Option<Bytes>> {
+        let sample = match self.subscriber.receive() {
+            Ok(Some(sample)) => sample,
+            Ok(None) => return Ok(None),
+            Err(ReceiveError::ExceedsMaxBorrows) => {
+                // Unreachable: samples are copied out before the limit.
+                return Err(std::io::Error::other("too many shared-memory samples held"));
+            }
+            Err(e) => return Err(std::io::Error::other(format!("{e:?}"))),
+        };
+        let count = self.borrowed.fetch_add(1, Ordering::Relaxed) + 1;
+        let held = Held {
+            sample,
+            borrowed: Arc::clone(&self.borrowed),
+        };
+        if count >= MAX_BORROWED {
+            // Keep one borrow free: copy this one out and release it now.
+            self.copied.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(Bytes::copy_from_slice(held.as_ref())));
+        }
+        Ok(Some(Bytes::from_owner(held)))
+    }
+
+    /// The next sample (waits for a wake-up when none is queued).
+    pub(crate) async fn recv(&mut self) -> std::io::Result<Bytes> {
+        loop {
+            if let Some(sample) = self.try_recv()? {
+                return Ok(sample);
+            }
+            let mut guard = self.wake.readable().await?;
+            self.listener
+                .try_wait(|_| {})
+                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+            guard.clear_ready();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(name: &str) -> String {
+        format!(
+            "ipc:///tmp/cortex-shm-test-{}-{name}.sock",
+            std::process::id()
+        )
+    }
+
+    #[tokio::test]
+    async fn the_first_sample_reaches_a_subscriber_that_connected_before_it() {
+        let address = address("first");
+        let sender = ShmSender::create(&address, 16).expect("sender");
+        let mut receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
+        sender.connect_new_subscribers();
+        sender
+            .send(&[b"header", b"meta", &[1, 2, 3]])
+            .expect("send");
+        let sample = receiver
+            .try_recv()
+            .expect("receive")
+            .expect("the first sample");
+        let frames = layout::frames(&sample).expect("frames");
+        assert_eq!(frames.len(), 3);
+        assert_eq!(&frames[2][..], &[1, 2, 3]);
+        assert_eq!(frames[2].as_ptr() as usize % layout::FRAME_ALIGN, 0);
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn two_receivers_each_get_every_sample_in_order() {
+        let address = format!("ipc:///tmp/cortex-shm-test-{}-two.sock", std::process::id());
+        let sender = ShmSender::create(&address, 16).expect("sender");
+        let mut fast = ShmReceiver::open(&address, Arc::default()).expect("fast");
+        sender.connect_new_subscribers();
+        let _slow = ShmReceiver::open(&address, Arc::default()).expect("slow");
+        sender.connect_new_subscribers();
+        for i in 0u8..50 {
+            sender.send(&[&[i]]).expect("send");
+            let sample = tokio::time::timeout(std::time::Duration::from_secs(5), fast.recv())
+                .await
+                .expect("in time")
+                .expect("sample");
+            let frames = layout::frames(&sample).expect("frames");
+            assert_eq!(&frames[0][..], &[i], "sample {i}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod restart_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_restarted_publisher_reaches_an_existing_subscriber() {
+        let address = format!(
+            "ipc:///tmp/cortex-shm-test-{}-restart.sock",
+            std::process::id()
+        );
+        let first = ShmSender::create(&address, 16).expect("sender");
+        let mut receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
+        first.connect_new_subscribers();
+        first.send(&[&[1]]).expect("send");
+        assert!(receiver.try_recv().expect("receive").is_some());
+        drop(first);
+        let second = ShmSender::create(&address, 16).expect("second sender");
+        second.connect_new_subscribers();
+        let reached = second.send(&[&[2]]).expect("send");
+        let got = tokio::time::timeout(std::time::Duration::from_secs(2), receiver.recv()).await;
+        assert!(got.is_ok(), "reached {reached}");
+    }
+}

@@ -1,0 +1,443 @@
+//! The shared-memory path (`pubsub::shm`): what arrives borrows the
+//! publisher's memory, every dtype and size from 0 B to 64 MiB, mixed
+//! subscribers on one topic get identical data, the fallbacks, and kill -9
+//! of a subscriber holding samples and of a publisher whose samples are
+//! held (separate processes: this binary re-executed in child mode).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cortex::prelude::*;
+use cortex::{Publisher, Subscriber};
+use cortex_tests::TestEnv;
+
+const T: Duration = Duration::from_secs(20);
+const CHILD: &str = "CORTEX_TEST_SHM_CHILD";
+
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct Every {
+    pub u8s: NdArray<u8>,
+    pub i8s: NdArray<i8>,
+    pub u16s: NdArray<u16>,
+    pub i16s: NdArray<i16>,
+    pub u32s: NdArray<u32>,
+    pub i32s: NdArray<i32>,
+    pub u64s: NdArray<u64>,
+    pub i64s: NdArray<i64>,
+    pub f32s: NdArray<f32>,
+    pub f64s: NdArray<f64>,
+    pub bools: NdArray<bool>,
+    pub empty: NdArray<f64>,
+    pub label: String,
+}
+
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct Image {
+    pub data: NdArray<u8>,
+    pub k: u64,
+}
+
+fn every(n: usize) -> Every {
+    Every {
+        u8s: NdArray::from_vec((0..n).map(|i| i as u8).collect()),
+        i8s: NdArray::from_vec((0..n).map(|i| (i as i8).wrapping_neg()).collect()),
+        u16s: NdArray::from_vec((0..n).map(|i| i as u16 * 3).collect()),
+        i16s: NdArray::from_vec((0..n).map(|i| (i as i16).wrapping_neg()).collect()),
+        u32s: NdArray::new((0..n).map(|i| i as u32 * 7).collect(), [n / 3, 3]).unwrap(),
+        i32s: NdArray::from_vec((0..n).map(|i| -(i as i32)).collect()),
+        u64s: NdArray::from_vec((0..n).map(|i| i as u64 * 11).collect()),
+        i64s: NdArray::from_vec((0..n).map(|i| -(i as i64) * 13).collect()),
+        f32s: NdArray::from_vec((0..n).map(|i| i as f32 * 0.5).collect()),
+        f64s: NdArray::from_vec((0..n).map(|i| i as f64 * 0.25).collect()),
+        bools: NdArray::from_vec((0..n).map(|i| i % 3 == 0).collect()),
+        empty: NdArray::new(Vec::new(), [0, 4]).unwrap(),
+        label: "every dtype".into(),
+    }
+}
+
+fn image(len: usize, k: u64) -> Image {
+    Image {
+        data: NdArray::from_vec((0..len).map(|i| (i as u64 * 7 + k) as u8).collect()),
+        k,
+    }
+}
+
+fn aligned<T: cortex::Element>(a: &NdArray<T>) -> bool {
+    (a.as_bytes().as_ptr() as usize).is_multiple_of(64)
+}
+
+async fn recv<M: Message>(s: &mut Subscriber<M>) -> M {
+    tokio::time::timeout(T, s.recv())
+        .await
+        .expect("in time")
+        .expect("message")
+        .0
+}
+
+async fn shm_pair<M: Message>(env: &TestEnv, topic: &str) -> (Node, Publisher<M>, Subscriber<M>) {
+    let node = Node::new(env.node_config("shm").shared_memory(true))
+        .await
+        .unwrap();
+    let publisher = node.publisher::<M>(topic).await.unwrap();
+    let subscriber = node.subscriber::<M>(topic).await.unwrap();
+    publisher.wait_for_subscribers(1, T).await.unwrap();
+    assert!(
+        subscriber.uses_shared_memory(),
+        "the subscriber took shared memory"
+    );
+    (node, publisher, subscriber)
+}
+
+#[tokio::test]
+async fn every_dtype_arrives_borrowed_and_64_byte_aligned() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let (node, publisher, mut subscriber) = shm_pair::<Every>(&env, "/every").await;
+    let sent = every(999);
+    publisher.publish(&sent).unwrap();
+    let got = recv(&mut subscriber).await;
+    assert_eq!(got, sent);
+    assert!(got.u8s.is_borrowed() && got.i8s.is_borrowed() && got.u16s.is_borrowed());
+    assert!(got.i16s.is_borrowed() && got.u32s.is_borrowed() && got.i32s.is_borrowed());
+    assert!(got.u64s.is_borrowed() && got.i64s.is_borrowed() && got.f32s.is_borrowed());
+    assert!(got.f64s.is_borrowed() && got.bools.is_borrowed());
+    assert!(aligned(&got.u8s) && aligned(&got.u16s) && aligned(&got.u64s) && aligned(&got.f64s));
+    assert_eq!(got.empty.shape(), &[0, 4]);
+    assert_eq!(publisher.stats().shared_memory_subscribers, 1);
+    assert_eq!(publisher.stats().shared_memory_failures, 0);
+    node.close().await;
+}
+
+#[tokio::test]
+async fn arrays_from_0_bytes_to_64_mib() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let (node, publisher, mut subscriber) = shm_pair::<Image>(&env, "/sizes").await;
+    for (k, len) in [0usize, 1, 63, 64, 65, 4096, 1 << 20, 6_220_800, 64 << 20]
+        .into_iter()
+        .enumerate()
+    {
+        let sent = image(len, k as u64);
+        publisher.publish(&sent).unwrap();
+        let got = recv(&mut subscriber).await;
+        assert_eq!(got.data.len(), len, "length of the {len}-byte array");
+        assert!(got == sent, "the {len}-byte array arrived intact");
+        assert!(
+            got.data.is_borrowed(),
+            "the {len}-byte array borrows the sample"
+        );
+    }
+    let stats = publisher.stats();
+    assert_eq!((stats.shared_memory_failures, stats.overflows), (0, 0));
+    assert_eq!(subscriber.stats().dropped, 0);
+    node.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_memory_socket_and_raw_frame_subscribers_get_identical_data() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let node = Node::new(env.node_config("mixed").shared_memory(true))
+        .await
+        .unwrap();
+    let publisher = node.publisher::<Image>("/mixed").await.unwrap();
+    let mut shm = node.subscriber::<Image>("/mixed").await.unwrap();
+    let socket_node = Node::new(env.node_config("socket").shared_memory(false))
+        .await
+        .unwrap();
+    let mut socket = socket_node.subscriber::<Image>("/mixed").await.unwrap();
+    // What a Python cortex subscriber does: a SUB on the topic, raw frames.
+    let ctx = zmq::Context::new();
+    let raw = ctx.socket(zmq::SUB).unwrap();
+    raw.set_subscribe(b"/mixed").unwrap();
+    raw.set_rcvtimeo(20_000).unwrap();
+    raw.connect(publisher.address()).unwrap();
+    publisher.wait_for_subscribers(3, T).await.unwrap();
+    assert!(shm.uses_shared_memory());
+    assert!(!socket.uses_shared_memory());
+    assert_eq!(publisher.stats().shared_memory_subscribers, 1);
+    for k in 0..3 {
+        let sent = image(640 * 480 * 3, k);
+        publisher.publish(&sent).unwrap();
+        let a = recv(&mut shm).await;
+        let b = recv(&mut socket).await;
+        let frames = tokio::task::block_in_place(|| raw.recv_multipart(0)).unwrap();
+        let frames: Vec<Bytes> = frames[1..]
+            .iter()
+            .map(|f| Bytes::copy_from_slice(f))
+            .collect();
+        let (c, header) = Image::decode(&frames).unwrap();
+        assert_eq!(header.sequence, k);
+        assert!(
+            a == sent && b == sent && c == sent,
+            "message {k} identical on all three paths"
+        );
+        assert!(a.data.is_borrowed());
+    }
+    node.close().await;
+    socket_node.close().await;
+}
+
+#[tokio::test]
+async fn a_subscriber_asking_for_shared_memory_uses_the_socket_when_none_is_offered() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let publisher_node = Node::new(env.node_config("plain").shared_memory(false))
+        .await
+        .unwrap();
+    let publisher = publisher_node.publisher::<Image>("/plain").await.unwrap();
+    let node = Node::new(env.node_config("wants").shared_memory(true))
+        .await
+        .unwrap();
+    let mut subscriber = node.subscriber::<Image>("/plain").await.unwrap();
+    publisher.wait_for_subscribers(1, T).await.unwrap();
+    assert!(!subscriber.uses_shared_memory());
+    let sent = image(100_000, 1);
+    publisher.publish(&sent).unwrap();
+    assert_eq!(recv(&mut subscriber).await, sent);
+    node.close().await;
+    publisher_node.close().await;
+}
+
+#[tokio::test]
+async fn a_full_queue_is_an_overflow_at_the_publisher_and_a_gap_at_the_subscriber() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let mut config = env.node_config("q").shared_memory(true);
+    config.publisher.shared_memory_queue = 4;
+    let node = Node::new(config).await.unwrap();
+    let publisher = node.publisher::<Image>("/q").await.unwrap();
+    let mut subscriber = node.subscriber::<Image>("/q").await.unwrap();
+    publisher.wait_for_subscribers(1, T).await.unwrap();
+    assert!(subscriber.uses_shared_memory());
+    // Ten messages while the subscriber does not read: four fit.
+    for k in 0..10 {
+        assert!(publisher.publish(&image(1000, k)).unwrap());
+    }
+    assert!(publisher.stats().overflows >= 6, "{:?}", publisher.stats());
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(recv(&mut subscriber).await.k);
+    }
+    assert_eq!(got, vec![0, 1, 2, 3]);
+    publisher.publish(&image(1000, 10)).unwrap();
+    assert_eq!(recv(&mut subscriber).await.k, 10);
+    assert_eq!(subscriber.stats().dropped, 6, "the gap is counted");
+    node.close().await;
+}
+
+#[tokio::test]
+async fn holding_many_messages_copies_new_ones_out_instead_of_stalling() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let (node, publisher, mut subscriber) = shm_pair::<Image>(&env, "/hold").await;
+    let mut held = Vec::new();
+    for k in 0..10 {
+        publisher.publish(&image(10_000, k)).unwrap();
+        held.push(recv(&mut subscriber).await);
+    }
+    for (k, img) in held.iter().enumerate() {
+        assert_eq!(*img, image(10_000, k as u64), "held message {k} intact");
+    }
+    let copies = subscriber.stats().shared_memory_copies;
+    assert!(
+        copies >= 6,
+        "messages beyond the borrow limit were copied out ({copies})"
+    );
+    assert!(
+        held[0].data.is_borrowed(),
+        "the first messages still borrow shared memory"
+    );
+    node.close().await;
+}
+
+// ---- separate processes ------------------------------------------------
+
+/// Child mode, run only by the tests below (`--ignored --exact`).
+#[test]
+#[ignore = "the child process of the kill -9 tests below; they run it"]
+fn child() {
+    let Ok(role) = std::env::var(CHILD) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let node = Node::new(
+            NodeConfig::new(format!("child-{role}"))
+                .spawn_daemon(false)
+                .shared_memory(true),
+        )
+        .await
+        .unwrap();
+        match role.as_str() {
+            // Receives two images, holds them, says so, and waits to be killed.
+            "holding-subscriber" => {
+                let mut subscriber = node.subscriber::<Image>("/kill/sub").await.unwrap();
+                assert!(subscriber.uses_shared_memory());
+                let a = recv(&mut subscriber).await;
+                let b = recv(&mut subscriber).await;
+                println!("holding {} {}", a.k, b.k);
+                tokio::time::sleep(Duration::from_secs(600)).await;
+            }
+            // Publishes numbered images until killed.
+            "publisher" => {
+                let publisher = node.publisher::<Image>("/kill/pub").await.unwrap();
+                publisher.wait_for_subscribers(1, T).await.unwrap();
+                println!("publishing");
+                for k in 0.. {
+                    publisher.publish(&image(1 << 20, k)).unwrap();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            other => panic!("unknown role {other}"),
+        }
+    });
+}
+
+/// The child, killed by pid when the test ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(env: &TestEnv, role: &str) -> (Guard, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child",
+            "--ignored",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, role)
+        .env("CORTEX_DISCOVERY", &env.discovery)
+        .env("CORTEX_SOCKET_ROOT", env.socket_root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (Guard(child), rx)
+}
+
+async fn line(rx: &std::sync::mpsc::Receiver<String>, prefix: &str) -> String {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        if let Ok(l) = rx.try_recv() {
+            // The harness prints "test child ... " before the child's lines.
+            if l.contains(prefix) {
+                return l;
+            }
+            continue;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the child never said {prefix:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn kill9(child: &mut Guard) {
+    let pid = child.0.id() as i32;
+    // SAFETY: plain syscall on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let _ = child.0.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_killed_while_holding_samples_costs_the_publisher_nothing() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let node = Node::new(env.node_config("pub").shared_memory(true))
+        .await
+        .unwrap();
+    let publisher = node.publisher::<Image>("/kill/sub").await.unwrap();
+    let (mut child, lines) = spawn(&env, "holding-subscriber");
+    publisher.wait_for_subscribers(1, T).await.unwrap();
+    assert_eq!(publisher.stats().shared_memory_subscribers, 1);
+    let mut k = 0;
+    let holding = async {
+        loop {
+            publisher.publish(&image(1 << 20, k)).unwrap();
+            k += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if let Ok(l) = lines.try_recv() {
+                if l.contains("holding") {
+                    return;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(T, holding)
+        .await
+        .expect("the child holds two samples");
+    kill9(&mut child);
+    // The socket connection drops with the process: no subscriber left.
+    let deadline = tokio::time::Instant::now() + T;
+    while publisher.stats().subscribers > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the dead subscriber is still counted"
+        );
+        publisher.publish(&image(1 << 20, k)).unwrap();
+        k += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Keep publishing: never an error, never a shared-memory failure.
+    for _ in 0..200 {
+        assert!(publisher.publish(&image(1 << 20, k)).unwrap());
+        k += 1;
+    }
+    // A new subscriber gets shared memory and the stream.
+    let mut fresh = node.subscriber::<Image>("/kill/sub").await.unwrap();
+    publisher.wait_for_subscribers(1, T).await.unwrap();
+    assert!(fresh.uses_shared_memory());
+    publisher.publish(&image(1 << 20, k)).unwrap();
+    let got = recv(&mut fresh).await;
+    assert_eq!(got, image(1 << 20, k));
+    assert_eq!(publisher.stats().shared_memory_failures, 0);
+    node.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_held_when_their_publisher_is_killed_stay_intact() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let (mut child, lines) = spawn(&env, "publisher");
+    let node = Node::new(env.node_config("sub").shared_memory(true))
+        .await
+        .unwrap();
+    let mut subscriber = node.subscriber::<Image>("/kill/pub").await.unwrap();
+    assert!(subscriber.uses_shared_memory());
+    line(&lines, "publishing").await;
+    let a = recv(&mut subscriber).await;
+    let b = recv(&mut subscriber).await;
+    assert!(a.data.is_borrowed() && b.data.is_borrowed());
+    kill9(&mut child);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        a,
+        image(1 << 20, a.k),
+        "held sample {} intact after kill -9",
+        a.k
+    );
+    assert_eq!(
+        b,
+        image(1 << 20, b.k),
+        "held sample {} intact after kill -9",
+        b.k
+    );
+    node.close().await;
+}
