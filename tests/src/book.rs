@@ -55,6 +55,7 @@ chapters! {
     Nodes => "nodes.md",
     Cli => "cli.md",
     Reliability => "reliability.md",
+    SharedMemory => "shared-memory.md",
     WireFormat => "protocol/wire-format.md",
     Discovery => "protocol/discovery.md",
     Performance => "performance.md",

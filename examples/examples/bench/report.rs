@@ -495,7 +495,8 @@ impl Report {
         let _ = writeln!(s, "\n### Targets\n");
         let _ = writeln!(
             s,
-            "| target | cortex/raw (medians) | per-round range | limit | |"
+            "| target | {}/raw (medians) | per-round range | limit | |",
+            side()
         );
         let _ = writeln!(s, "|---|---:|---:|---:|---|");
         for v in self.verdicts() {
