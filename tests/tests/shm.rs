@@ -108,6 +108,7 @@ async fn every_dtype_arrives_borrowed_and_64_byte_aligned() {
     assert_eq!(publisher.stats().shared_memory_subscribers, 1);
     assert_eq!(publisher.stats().shared_memory_failures, 0);
     node.close().await;
+    no_dead_nodes_left().await;
 }
 
 #[tokio::test]
@@ -409,6 +410,7 @@ async fn a_subscriber_killed_while_holding_samples_costs_the_publisher_nothing()
     assert_eq!(got, image(1 << 20, k));
     assert_eq!(publisher.stats().shared_memory_failures, 0);
     node.close().await;
+    no_dead_nodes_left().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,5 +441,39 @@ async fn samples_held_when_their_publisher_is_killed_stay_intact() {
         "held sample {} intact after kill -9",
         b.k
     );
+    drop((a, b));
     node.close().await;
+    // Leave nothing of the killed child behind (cortex would otherwise do
+    // this when the next process starts to use shared memory).
+    no_dead_nodes_left().await;
+}
+
+/// Removes what killed children left and checks it is gone (a child killed
+/// by the other kill -9 test meanwhile is cleaned too).
+async fn no_dead_nodes_left() {
+    let mut dead = usize::MAX;
+    for _ in 0..50 {
+        cortex::pubsub::remove_dead_shared_memory();
+        dead = dead_nodes();
+        if dead == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead, 0, "no dead node's resources left behind");
+}
+
+/// Processes that died without removing their shared-memory resources.
+fn dead_nodes() -> usize {
+    use iceoryx2::prelude::{CallbackProgression, Config, Node, NodeState};
+    use iceoryx2::service::ipc_threadsafe::Service;
+    let mut dead = 0;
+    Node::<Service>::list(Config::global_config(), |state| {
+        if matches!(state, NodeState::Dead(_)) {
+            dead += 1;
+        }
+        CallbackProgression::Continue
+    })
+    .expect("listing iceoryx2 nodes");
+    dead
 }

@@ -22,4 +22,14 @@ pub use endpoint::{
 pub use publisher::{beacon_topic, Publisher, PublisherOptions, PublisherStats, SHM_ENV};
 pub use queue::OnFullQueue;
 pub use sequence::{SequenceEvent, SequenceTracker};
+
+/// Removes what crashed processes left in shared memory (their segments,
+/// and their ports, whose samples go back to their publishers' pools).
+/// cortex does this by itself when a process first uses shared memory and
+/// whenever a shared-memory subscriber leaves a publisher; call it to tidy
+/// up at another moment (after killing a process in a test, say). Does
+/// nothing without the `shm` feature.
+pub fn remove_dead_shared_memory() {
+    shm::remove_dead();
+}
 pub use subscriber::{Subscriber, SubscriberCounters, SubscriberOptions, SubscriberStats};

@@ -20,7 +20,7 @@ pub(crate) mod layout;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use bytes::Bytes;
 use iceoryx2::port::listener::Listener;
@@ -73,27 +73,28 @@ fn unavailable<E: std::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> Unav
     }
 }
 
-/// The process's iceoryx2 node, created on first use. Creating it also
-/// removes what crashed cortex processes left behind (their segments and
-/// ports), so a kill -9 costs nothing past the next start.
-fn node() -> Result<&'static Node<Ipc>, Unavailable> {
-    static NODE: OnceLock<Result<Node<Ipc>, String>> = OnceLock::new();
-    NODE.get_or_init(|| {
-        // iceoryx2 logs to stderr on its own; cortex reports what matters
-        // through `tracing`. IOX2_LOG_LEVEL=debug brings its logs back.
-        set_log_level_from_env_or(LogLevel::Fatal);
-        let node = NodeBuilder::new()
-            .signal_handling_mode(SignalHandlingMode::Disabled)
-            .create::<Ipc>()
-            .map_err(|e| format!("{e:?}"))?;
-        remove_dead();
-        Ok(node)
-    })
-    .as_ref()
-    .map_err(|detail| Unavailable {
-        what: "creating the iceoryx2 node",
-        detail: detail.clone(),
-    })
+/// The process's iceoryx2 node, shared by its shared-memory publishers and
+/// subscribers and dropped with the last of them (so a process that exits
+/// normally leaves no node files behind). Creating it also removes what
+/// crashed processes left behind (their segments and ports), so a kill -9
+/// costs nothing past the next start.
+fn node() -> Result<Arc<Node<Ipc>>, Unavailable> {
+    static NODE: Mutex<Weak<Node<Ipc>>> = Mutex::new(Weak::new());
+    let mut slot = NODE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(node) = slot.upgrade() {
+        return Ok(node);
+    }
+    // iceoryx2 logs to stderr on its own; cortex reports what matters
+    // through `tracing`. IOX2_LOG_LEVEL=debug brings its logs back.
+    set_log_level_from_env_or(LogLevel::Fatal);
+    let node = NodeBuilder::new()
+        .signal_handling_mode(SignalHandlingMode::Disabled)
+        .create::<Ipc>()
+        .map_err(unavailable("creating the iceoryx2 node"))?;
+    remove_dead();
+    let node = Arc::new(node);
+    *slot = Arc::downgrade(&node);
+    Ok(node)
 }
 
 /// Removes what crashed processes left in shared memory: their segments,
@@ -116,9 +117,12 @@ pub(crate) fn remove_dead() {
     }
 }
 
+/// The data service, the wake-up service, and the node they belong to
+/// (dropped last: tuple fields drop in order).
 type Services = (
     publish_subscribe::PortFactory<Ipc, [u8], ()>,
     event::PortFactory<Ipc>,
+    Arc<Node<Ipc>>,
 );
 
 /// The data and event services of the publisher at `address`.
@@ -167,7 +171,7 @@ fn services(address: &str, create: bool, queue: usize) -> Result<Services, Unava
         wake.open()
             .map_err(unavailable("opening the wake-up service"))?
     };
-    Ok((data, wake))
+    Ok((data, wake, node))
 }
 
 /// A publisher's shared-memory side.
