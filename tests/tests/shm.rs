@@ -477,3 +477,71 @@ fn dead_nodes() -> usize {
     .expect("listing iceoryx2 nodes");
     dead
 }
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn where_shared_memory_cannot_be_set_up_the_publisher_says_why_and_everyone_uses_the_socket()
+{
+    use iceoryx2::prelude::{NodeBuilder, ServiceName};
+    use iceoryx2::service::ipc_threadsafe::Service;
+    let log = Log::default();
+    let writer = log.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish(),
+    );
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    // Something else already holds the service name this publisher would
+    // use, with another payload type (a squatter, or a stale incompatible
+    // version): the publisher cannot create its shared-memory side.
+    let address = format!(
+        "ipc://{}",
+        env.socket_root()
+            .join(cortex::pubsub::socket_file_name("fb", "/fallback"))
+            .display()
+    );
+    let squatter = NodeBuilder::new().create::<Service>().unwrap();
+    let name: ServiceName = format!("cortex/shm/{address}").as_str().try_into().unwrap();
+    let _taken = squatter
+        .service_builder(&name)
+        .publish_subscribe::<u64>()
+        .create()
+        .unwrap();
+    let node = Node::new(env.node_config("fb").shared_memory(true))
+        .await
+        .unwrap();
+    let publisher = node.publisher::<Image>("/fallback").await.unwrap();
+    assert_eq!(publisher.address(), address);
+    let mut subscriber = node.subscriber::<Image>("/fallback").await.unwrap();
+    publisher.wait_for_subscribers(1, T).await.unwrap();
+    assert!(!subscriber.uses_shared_memory());
+    let sent = image(100_000, 3);
+    publisher.publish(&sent).unwrap();
+    assert_eq!(recv(&mut subscriber).await, sent);
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("shared memory unavailable"))
+        .unwrap_or_else(|| panic!("no fallback line in the log:\n{text}"));
+    assert!(
+        line.contains("/fallback") && line.contains("creating the shared-memory service"),
+        "the line names the topic and the reason: {line}"
+    );
+    node.close().await;
+}

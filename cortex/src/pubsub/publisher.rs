@@ -264,7 +264,7 @@ impl<T: Message> Publisher<T> {
             match ShmSender::create(&address, options.shared_memory_queue) {
                 Ok(sender) => Some(sender),
                 Err(reason) => {
-                    tracing::info!(topic, %reason, "shared memory unavailable: every subscriber of this topic uses the socket");
+                    tracing::warn!(topic, %reason, "shared memory unavailable: every subscriber of this topic uses the socket");
                     None
                 }
             }
