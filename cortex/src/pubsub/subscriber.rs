@@ -266,9 +266,17 @@ impl<T: Message> Subscriber<T> {
             let frames = tokio::select! {
                 biased;
                 sample = next_sample(&mut self.shm) => {
-                    let sample = sample.map_err(|e| {
-                        Error::io(format!("receiving from shared memory on topic {}", self.info.name), e)
-                    })?;
+                    let sample = match sample {
+                        Ok(sample) => sample,
+                        Err(error) => {
+                            // Not fatal: this publisher's messages come
+                            // over the socket from now on.
+                            tracing::warn!(topic = %self.info.name, %error,
+                                "receiving from shared memory failed; using the socket");
+                            self.use_socket();
+                            continue;
+                        }
+                    };
                     self.active = true;
                     match self.decode_sample(&sample) {
                         Ok(delivery) => return Ok(delivery),
@@ -494,6 +502,18 @@ impl<T: Message> Subscriber<T> {
 }
 
 impl<T: Message> Subscriber<T> {
+    /// Leaves shared memory for the socket path.
+    fn use_socket(&mut self) {
+        if self.shm.take().is_some() {
+            let topic = self.info.name.clone();
+            let socket = self.socket.get_ref();
+            let _ = socket.set_unsubscribe(&data_subscription(&topic, true));
+            if let Err(e) = socket.set_subscribe(&data_subscription(&topic, false)) {
+                tracing::warn!(topic, error = %e, "could not change the subscription");
+            }
+        }
+    }
+
     /// Re-decides between shared memory and the socket for the publisher
     /// at `address`, and subscribes on the socket accordingly.
     fn switch_path(&mut self, address: &str) {

@@ -35,8 +35,8 @@ use iceoryx2::service::ipc_threadsafe::Service as Ipc;
 use iceoryx2::service::port_factory::{event, publish_subscribe};
 use tokio::io::unix::AsyncFd;
 
-/// Most shared-memory subscribers of one publisher; more connect over
-/// the socket (logged once by the subscriber).
+/// Most shared-memory subscribers of one publisher; more use the socket
+/// path (each such subscriber logs why at debug level).
 pub(crate) const MAX_SUBSCRIBERS: usize = 4;
 /// Most samples queued per subscriber (`PublisherOptions::
 /// shared_memory_queue`, up to this). A full queue makes that subscriber
