@@ -148,6 +148,16 @@ pub enum Error {
         /// The name given.
         name: String,
     },
+    /// An array lent for a topic (`Publisher::loan_array`) was asked for
+    /// with a shape that cannot be counted.
+    #[error("an array lent for topic {topic} has an unusable shape")]
+    LoanShape {
+        /// The topic.
+        topic: String,
+        /// What is wrong with the shape.
+        #[source]
+        cause: crate::message::ShapeError,
+    },
     /// A setting (an environment variable, an option) has an invalid value.
     #[error("{setting}: {problem}")]
     InvalidSetting {

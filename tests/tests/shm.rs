@@ -545,3 +545,173 @@ async fn where_shared_memory_cannot_be_set_up_the_publisher_says_why_and_everyon
     );
     node.close().await;
 }
+
+// ---- loans ---------------------------------------------------------------
+
+#[tokio::test]
+async fn a_loaned_array_reaches_shared_memory_subscribers_without_a_copy() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let (node, publisher, mut subscriber) = shm_pair::<Image>(&env, "/loan").await;
+    for k in 0..5u64 {
+        let mut data = publisher.loan_array::<u8>([1 << 20]).unwrap();
+        assert!(
+            data.is_shared_memory(),
+            "a shared-memory subscriber is there"
+        );
+        assert_eq!(data.shape(), &[1 << 20]);
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = (i as u64 * 7 + k) as u8;
+        }
+        assert!(publisher
+            .publish_loan(data, |data| Image { data, k })
+            .unwrap());
+        let got = recv(&mut subscriber).await;
+        assert!(got == image(1 << 20, k), "loaned message {k} intact");
+        assert!(got.data.is_borrowed() && aligned(&got.data));
+    }
+    let stats = publisher.stats();
+    assert_eq!((stats.published, stats.shared_memory_failures), (5, 0));
+    node.close().await;
+}
+
+#[tokio::test]
+async fn a_loan_whose_array_is_kept_is_sent_by_copy_and_the_copy_stays_valid() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let (node, publisher, mut subscriber) = shm_pair::<Image>(&env, "/kept").await;
+    let mut kept = Vec::new();
+    let mut data = publisher.loan_array::<u8>([4096]).unwrap();
+    data.fill(9);
+    publisher
+        .publish_loan(data, |data| {
+            kept.push(data.clone());
+            Image { data, k: 1 }
+        })
+        .unwrap();
+    let got = recv(&mut subscriber).await;
+    assert_eq!(got.data.as_slice(), &[9u8; 4096][..]);
+    assert_eq!(
+        kept[0].as_slice(),
+        &[9u8; 4096][..],
+        "the kept array is still valid"
+    );
+    node.close().await;
+}
+
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct Points {
+    pub xyz: NdArray<f32>,
+}
+
+#[tokio::test]
+async fn without_shared_memory_subscribers_a_loan_is_on_the_heap_and_publishes_normally() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let node = Node::new(env.node_config("heap").shared_memory(true))
+        .await
+        .unwrap();
+    let publisher = node.publisher::<Points>("/points").await.unwrap();
+    let socket_node = Node::new(env.node_config("sock").shared_memory(false))
+        .await
+        .unwrap();
+    let mut subscriber = socket_node.subscriber::<Points>("/points").await.unwrap();
+    publisher.wait_for_subscribers(1, T).await.unwrap();
+    let mut xyz = publisher.loan_array::<f32>([10, 3]).unwrap();
+    assert!(
+        !xyz.is_shared_memory(),
+        "no shared-memory subscriber: the heap"
+    );
+    assert!(xyz.iter().all(|v| *v == 0.0), "a heap loan starts zeroed");
+    xyz[4] = 2.5;
+    publisher.publish_loan(xyz, |xyz| Points { xyz }).unwrap();
+    let got = recv(&mut subscriber).await;
+    assert_eq!(got.xyz.shape(), &[10, 3]);
+    assert_eq!(got.xyz.as_slice()[4], 2.5);
+    let err = publisher.loan_array::<u64>([usize::MAX, 2]).unwrap_err();
+    assert!(
+        matches!(&err, cortex::Error::LoanShape { topic, .. } if topic == "/points"),
+        "{err}"
+    );
+    node.close().await;
+    socket_node.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loaned_message_reaches_shared_memory_and_socket_subscribers_alike() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let node = Node::new(env.node_config("both").shared_memory(true))
+        .await
+        .unwrap();
+    let publisher = node.publisher::<Image>("/both").await.unwrap();
+    let mut shm = node.subscriber::<Image>("/both").await.unwrap();
+    let socket_node = Node::new(env.node_config("both-sock").shared_memory(false))
+        .await
+        .unwrap();
+    let mut socket = socket_node.subscriber::<Image>("/both").await.unwrap();
+    publisher.wait_for_subscribers(2, T).await.unwrap();
+    let mut data = publisher.loan_array::<u8>([100_000]).unwrap();
+    assert!(data.is_shared_memory());
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = (i as u64 * 7 + 4) as u8;
+    }
+    publisher
+        .publish_loan(data, |data| Image { data, k: 4 })
+        .unwrap();
+    let a = recv(&mut shm).await;
+    let b = recv(&mut socket).await;
+    assert!(a == image(100_000, 4) && b == a);
+    node.close().await;
+    socket_node.close().await;
+}
+
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct Tagged {
+    pub data: NdArray<u8>,
+    pub tag: String,
+}
+
+#[tokio::test]
+async fn loans_beyond_the_limit_and_metadata_over_4_kib_still_publish() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let (node, publisher, mut subscriber) = shm_pair::<Tagged>(&env, "/tagged").await;
+    // Four loans out at once are in shared memory; the fifth is on the heap.
+    let mut loans: Vec<_> = (0..5)
+        .map(|_| publisher.loan_array::<u8>([1000]).unwrap())
+        .collect();
+    let shared: Vec<bool> = loans.iter().map(|l| l.is_shared_memory()).collect();
+    assert_eq!(shared, [true, true, true, true, false]);
+    for (k, loan) in loans.iter_mut().enumerate() {
+        loan.fill(k as u8);
+    }
+    // The last message's metadata (a 5000-byte tag) does not fit in front
+    // of its array: it goes by copy.
+    for (k, loan) in loans.into_iter().enumerate() {
+        let tag = if k == 4 {
+            "x".repeat(5000)
+        } else {
+            format!("#{k}")
+        };
+        publisher
+            .publish_loan(loan, |data| Tagged { data, tag })
+            .unwrap();
+    }
+    let mut big = publisher.loan_array::<u8>([1000]).unwrap();
+    assert!(big.is_shared_memory(), "loans are back once published");
+    big.fill(5);
+    publisher
+        .publish_loan(big, |data| Tagged {
+            data,
+            tag: "y".repeat(5000),
+        })
+        .unwrap();
+    for k in 0..6u8 {
+        let got = recv(&mut subscriber).await;
+        assert_eq!(got.data.as_slice(), &[k; 1000][..], "message {k}");
+        assert_eq!(got.tag.len(), if k >= 4 { 5000 } else { 2 });
+    }
+    assert_eq!(publisher.stats().shared_memory_failures, 0);
+    node.close().await;
+}

@@ -6,6 +6,7 @@
 //! iceoryx2) when both sides have it; the socket path serves everyone else.
 
 mod endpoint;
+mod loan;
 mod publisher;
 mod queue;
 mod sequence;
@@ -19,6 +20,7 @@ mod subscriber;
 pub use endpoint::{
     socket_file_name, Transport, DEFAULT_SOCKET_ROOT, MAX_IPC_PATH, SOCKET_ROOT_ENV,
 };
+pub use loan::Loan;
 pub use publisher::{beacon_topic, Publisher, PublisherOptions, PublisherStats, SHM_ENV};
 pub use queue::OnFullQueue;
 pub use sequence::{SequenceEvent, SequenceTracker};

@@ -12,13 +12,15 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::endpoint::Transport;
+use super::loan::{self, Loan, Store};
 use super::queue::{OnFullQueue, QueueBudget};
-use super::shm::{self, shm_topic, ShmSender};
+use super::shm::{self, shm_topic, LoanBuf, ShmSender};
 use crate::codec::{Encoder, Header};
 use crate::discovery::{Client, Registration, TopicInfo};
 use crate::error::{Error, Result};
 use crate::io::{register_zmq_fd, restrict_socket, sockopt, OutFrame, ZmqFd};
-use crate::{Field, Message};
+use crate::message::ShapeError;
+use crate::{Element, Field, Message, NdArray};
 
 /// Frames up to this size are stored inside the `zmq_msg_t` by libzmq
 /// (its "very small message" optimisation), so copying them is cheaper
@@ -353,8 +355,14 @@ impl<T: Message> Publisher<T> {
         if shared.closed.load(Ordering::Relaxed) {
             return Err(Error::Closed(format!("publisher of {}", shared.topic)));
         }
-        // What `Message::encode` does, with the metadata buffer sized from
-        // the previous messages so that encoding does not reallocate.
+        let (metadata, oob) = self.encode(msg)?;
+        self.send_encoded(metadata, oob, None)
+    }
+
+    /// What `Message::encode` does, with the metadata buffer sized from
+    /// the previous messages so that encoding does not reallocate.
+    fn encode(&self, msg: &T) -> Result<(Vec<u8>, Vec<Bytes>)> {
+        let shared = &*self.shared;
         let hint = shared.metadata_hint.load(Ordering::Relaxed);
         let mut enc = Encoder::with_capacity(hint);
         Field::write(msg, &mut enc).map_err(|source| Error::Encode {
@@ -367,7 +375,120 @@ impl<T: Message> Publisher<T> {
             let grown = metadata.len().next_power_of_two().min(MAX_METADATA_HINT);
             shared.metadata_hint.store(grown, Ordering::Relaxed);
         }
-        let size = metadata.len() + oob.iter().map(Bytes::len).sum::<usize>();
+        Ok((metadata, oob))
+    }
+
+    /// A writable array of `shape` for the next message: in shared memory
+    /// when this publisher has shared-memory subscribers (then
+    /// [`publish_loan`](Self::publish_loan) copies nothing), else on the
+    /// heap. Fails only for a shape whose size overflows.
+    ///
+    /// ```no_run
+    /// # use cortex::prelude::*;
+    /// # #[derive(Message)] struct Frame { pixels: NdArray<u8> }
+    /// # fn f(publisher: &cortex::Publisher<Frame>) -> cortex::Result<()> {
+    /// let mut pixels = publisher.loan_array::<u8>([480, 640, 3])?;
+    /// pixels.fill(7); // the producer writes straight into shared memory
+    /// publisher.publish_loan(pixels, |pixels| Frame { pixels })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn loan_array<E: Element + bytemuck::Pod>(
+        &self,
+        shape: impl Into<Vec<usize>>,
+    ) -> Result<Loan<E>> {
+        let shape = shape.into();
+        let overflow = |shape: &[usize]| Error::LoanShape {
+            topic: self.shared.topic.clone(),
+            cause: ShapeError::Overflow {
+                shape: shape.to_vec(),
+            },
+        };
+        let n = shape
+            .iter()
+            .try_fold(1usize, |acc, d| acc.checked_mul(*d))
+            .ok_or_else(|| overflow(&shape))?;
+        let bytes = n
+            .checked_mul(std::mem::size_of::<E>())
+            .ok_or_else(|| overflow(&shape))?;
+        let shared = if self.shared.shm_subscribers.load(Ordering::Relaxed) > 0 {
+            let locked = self.shared.lock();
+            locked.shm.as_ref().and_then(|shm| shm.loan(bytes).ok())
+        } else {
+            None
+        };
+        let store = match shared {
+            Some(buf) => Store::Shared(buf),
+            None => Store::Heap(vec![E::zeroed(); n]),
+        };
+        Ok(Loan { store, shape })
+    }
+
+    /// Publishes the message `build` makes around a loaned array (see
+    /// [`loan_array`](Self::loan_array)), like [`publish`](Self::publish).
+    /// When the loan is in shared memory and the message's only array is
+    /// that loan, the sample goes to the shared-memory subscribers without
+    /// a copy; otherwise (a message with other arrays, a copy of the array
+    /// kept by `build`, metadata over 4 KiB) it is sent as `publish` sends.
+    /// Socket-path subscribers get a copy either way.
+    pub fn publish_loan<E: Element + bytemuck::Pod>(
+        &self,
+        loan: Loan<E>,
+        build: impl FnOnce(NdArray<E>) -> T,
+    ) -> Result<bool> {
+        let Loan { store, shape } = loan;
+        let buf = match store {
+            Store::Heap(v) => {
+                let array = NdArray::new(v, shape).map_err(|cause| Error::LoanShape {
+                    topic: self.shared.topic.clone(),
+                    cause,
+                })?;
+                return self.publish(&build(array));
+            }
+            Store::Shared(buf) => Arc::new(buf),
+        };
+        let Some(array) = NdArray::from_shared(loan::view(&buf), shape.clone()) else {
+            // Cannot happen: the loan was made for this shape, aligned.
+            return Err(Error::LoanShape {
+                topic: self.shared.topic.clone(),
+                cause: ShapeError::Mismatch {
+                    expected: shape.iter().product(),
+                    len: buf.bytes().len() / std::mem::size_of::<E>().max(1),
+                    shape,
+                },
+            });
+        };
+        let msg = build(array);
+        let (metadata, mut oob) = self.encode(&msg)?;
+        drop(msg);
+        let lent = matches!(oob.as_slice(), [only] if only.as_ptr() == buf.bytes().as_ptr()
+            && only.len() == buf.bytes().len());
+        if lent {
+            drop(oob);
+            match Arc::try_unwrap(buf) {
+                Ok(buf) => return self.send_encoded(metadata, Vec::new(), Some(buf)),
+                // `build` kept a copy of the array: it must stay valid, so
+                // the sample is not sent; the message goes by copy.
+                Err(buf) => oob = vec![loan::view(&buf)],
+            }
+        }
+        self.send_encoded(metadata, oob, None)
+    }
+
+    /// Sends an encoded message; `loan` is its one array, lent from shared
+    /// memory (see [`publish_loan`](Self::publish_loan)), with `oob` empty.
+    fn send_encoded(
+        &self,
+        metadata: Vec<u8>,
+        mut oob: Vec<Bytes>,
+        loan: Option<LoanBuf>,
+    ) -> Result<bool> {
+        let shared = &*self.shared;
+        if shared.closed.load(Ordering::Relaxed) {
+            return Err(Error::Closed(format!("publisher of {}", shared.topic)));
+        }
+        let size = metadata.len()
+            + oob.iter().map(Bytes::len).sum::<usize>()
+            + loan.as_ref().map_or(0, |l| l.bytes().len());
         // Small frames are copied: libzmq keeps up to 33 bytes inside the
         // message itself, so a short topic and the header cost no allocation.
         let topic = if shared.topic_frame.len() <= MAX_INLINE_FRAME {
@@ -389,14 +510,23 @@ impl<T: Message> Publisher<T> {
         // leaves no gap.
         let sequence = shared.sequence.fetch_add(1, Ordering::Relaxed);
         let header = Header::now(T::FINGERPRINT, sequence).to_bytes();
-        if shared.shm_subscribers.load(Ordering::Relaxed) > 0 {
-            shared.send_shm(&mut locked, &header, &metadata_bytes, &oob);
-            if shared.subscribers.load(Ordering::Relaxed) <= 0 {
-                // Nobody on the socket path: skip its work.
-                drop(locked);
-                shared.published.fetch_add(1, Ordering::Relaxed);
-                return Ok(true);
+        let shm_wanted = shared.shm_subscribers.load(Ordering::Relaxed) > 0;
+        if let Some(loan) = loan {
+            if !shm_wanted || shared.subscribers.load(Ordering::Relaxed) > 0 {
+                // The socket path cannot borrow shared memory: a copy.
+                oob = vec![Bytes::copy_from_slice(loan.bytes())];
             }
+            if shm_wanted {
+                shared.send_shm_loan(&mut locked, &header, &metadata_bytes, loan);
+            }
+        } else if shm_wanted {
+            shared.send_shm(&mut locked, &header, &metadata_bytes, &oob);
+        }
+        if shm_wanted && shared.subscribers.load(Ordering::Relaxed) <= 0 {
+            // Nobody on the socket path: skip its work.
+            drop(locked);
+            shared.published.fetch_add(1, Ordering::Relaxed);
+            return Ok(true);
         }
         let fixed = [OutFrame::copy_from_slice(&header), metadata];
         let more = zmq::DONTWAIT | zmq::SNDMORE;
@@ -531,6 +661,11 @@ impl Shared {
             Some(shm) => self.send_shm_frames(shm, header, metadata, oob),
             None => Err("this publisher has no shared memory (see its log)".to_owned()),
         };
+        self.account_shm(locked, sent);
+    }
+
+    /// Counts a shared-memory send: `Ok(false)` an overflow, `Err` a failure.
+    fn account_shm(&self, locked: &mut Locked, sent: std::result::Result<bool, String>) {
         match sent {
             Ok(true) => {}
             Ok(false) => {
@@ -552,6 +687,29 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// [`send_shm`](Self::send_shm) for a message whose one array was lent
+    /// from shared memory: no copy of the array (a copy only when the
+    /// metadata does not fit in front of it).
+    fn send_shm_loan(&self, locked: &mut Locked, header: &[u8], metadata: &[u8], loan: LoanBuf) {
+        let sent = match &locked.shm {
+            Some(shm) => match shm.send_loan(loan, header, metadata) {
+                Ok(sent) => sent.map(|reached| {
+                    reached >= self.shm_subscribers.load(Ordering::Relaxed).max(0) as usize
+                }),
+                Err(loan) => {
+                    let array = Bytes::copy_from_slice(loan.bytes());
+                    drop(loan);
+                    self.send_shm_frames(shm, header, metadata, &[array])
+                        .map_err(shm::SendFailed::from)
+                }
+            },
+            None => Err(shm::SendFailed::from(
+                "this publisher has no shared memory (see its log)".to_owned(),
+            )),
+        };
+        self.account_shm(locked, sent.map_err(|e| e.to_string()));
     }
 
     /// Sends through `shm`: whether every shared-memory subscriber had room.

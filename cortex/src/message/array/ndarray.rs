@@ -170,6 +170,19 @@ impl<T: Element> NdArray<T> {
             .try_fold(0usize, |acc, (i, d)| (*i < *d).then(|| acc * d + i))
     }
 
+    /// An array viewing `buffer` (no copy): `None` unless the buffer is
+    /// aligned for `T`, holds exactly the shape's elements, and holds valid
+    /// values. Used for arrays lent from shared memory.
+    pub(crate) fn from_shared(buffer: Bytes, shape: Vec<usize>) -> Option<Self> {
+        let n = element_count(&shape).ok()?;
+        let fits = n.checked_mul(size_of::<T>()) == Some(buffer.len());
+        let aligned = (buffer.as_ptr() as usize).is_multiple_of(align_of::<T>());
+        (fits && aligned && T::validate(&buffer).is_ok()).then(|| NdArray {
+            shape,
+            data: Storage::Frame(buffer),
+        })
+    }
+
     /// The data as a shared handle for an OOB frame (no copy).
     pub(crate) fn to_shared_bytes(&self) -> Bytes {
         match &self.data {

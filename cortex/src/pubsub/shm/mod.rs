@@ -31,6 +31,7 @@ use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::port::ReceiveError;
 use iceoryx2::prelude::*;
 use iceoryx2::sample::Sample;
+use iceoryx2::sample_mut_uninit::SampleMutUninit;
 use iceoryx2::service::ipc_threadsafe::Service as Ipc;
 use iceoryx2::service::port_factory::{event, publish_subscribe};
 use tokio::io::unix::AsyncFd;
@@ -178,6 +179,8 @@ fn services(address: &str, create: bool, queue: usize) -> Result<Services, Unava
 pub(crate) struct ShmSender {
     publisher: IoxPublisher<Ipc, [u8], ()>,
     notifier: Notifier<Ipc>,
+    /// Loans out now (see [`MAX_LOANS`]).
+    loans: Arc<AtomicUsize>,
     _services: Services,
 }
 
@@ -193,6 +196,12 @@ impl std::fmt::Debug for ShmSender {
 #[error("{0}")]
 pub(crate) struct SendFailed(String);
 
+impl From<String> for SendFailed {
+    fn from(text: String) -> Self {
+        SendFailed(text)
+    }
+}
+
 impl ShmSender {
     /// The shared-memory side of the publisher at `address`, queueing up
     /// to `queue` messages per subscriber (at most [`MAX_QUEUE`]).
@@ -203,7 +212,7 @@ impl ShmSender {
             .publisher_builder()
             .initial_max_slice_len(64 << 10)
             .allocation_strategy(AllocationStrategy::PowerOfTwo)
-            .max_loaned_samples(1)
+            .max_loaned_samples(MAX_LOANS + 1)
             .backpressure_strategy(BackpressureStrategy::DiscardData)
             .create()
             .map_err(unavailable("creating the shared-memory publisher"))?;
@@ -215,6 +224,7 @@ impl ShmSender {
         Ok(ShmSender {
             publisher,
             notifier,
+            loans: Arc::new(AtomicUsize::new(0)),
             _services: services,
         })
     }
@@ -264,6 +274,150 @@ impl ShmSender {
             tracing::debug!(error = ?e, "a shared-memory wake-up was not delivered");
         }
         Ok(reached)
+    }
+}
+
+/// Most loans a publisher has out at once; one more sample is kept for
+/// messages sent by copy. Beyond this, `loan_array` lends heap memory.
+const MAX_LOANS: usize = 4;
+
+/// Room before a loaned array for the frame table, the header and the
+/// metadata; a message whose metadata does not fit is sent by copy.
+pub(crate) const LOAN_HEAD: usize = 4096;
+
+/// A sample lent to the application before publishing: it writes the
+/// array at [`LOAN_HEAD`] directly, and publishing then writes only the
+/// table, header and metadata in front of it (no copy of the array).
+pub(crate) struct LoanBuf {
+    /// `None` only once sent.
+    sample: Option<SampleMutUninit<Ipc, [MaybeUninit<u8>], ()>>,
+    array: *mut u8,
+    len: usize,
+    /// The publisher's count of loans outstanding.
+    loans: Arc<AtomicUsize>,
+}
+
+impl Drop for LoanBuf {
+    fn drop(&mut self) {
+        self.loans.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: `array` points into `sample`'s payload, which this struct owns
+// and which no one else can reach until it is sent (consuming the struct);
+// `&LoanBuf` only gives `&[u8]` of it, `&mut LoanBuf` only `&mut [u8]`, so
+// the usual borrow rules keep access exclusive or shared-read-only.
+unsafe impl Send for LoanBuf {}
+// SAFETY: as above: shared references only read the array bytes.
+unsafe impl Sync for LoanBuf {}
+
+impl LoanBuf {
+    /// The array's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: `array..array+len` lies inside the sample's payload (see
+        // `ShmSender::loan`) and stays valid while `self` lives. The payload
+        // is a mapping of a shared-memory file: every byte has a value
+        // (zero, or left by an earlier sample), so reading it as `u8` is
+        // defined even before the application writes it.
+        unsafe { std::slice::from_raw_parts(self.array, self.len) }
+    }
+
+    /// The array's bytes, writable.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`; `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.array, self.len) }
+    }
+}
+
+impl std::fmt::Debug for LoanBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoanBuf")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShmSender {
+    /// A sample with room for a `len`-byte array at [`LOAN_HEAD`], unless
+    /// [`MAX_LOANS`] are out already.
+    pub(crate) fn loan(&self, len: usize) -> Result<LoanBuf, SendFailed> {
+        if self.loans.fetch_add(1, Ordering::Relaxed) >= MAX_LOANS {
+            self.loans.fetch_sub(1, Ordering::Relaxed);
+            return Err(SendFailed(format!("{MAX_LOANS} loans are out already")));
+        }
+        let loans = Arc::clone(&self.loans);
+        let give_back = || {
+            loans.fetch_sub(1, Ordering::Relaxed);
+        };
+        let Some(total) = LOAN_HEAD
+            .checked_add(len)
+            .and_then(|n| n.checked_next_multiple_of(layout::FRAME_ALIGN))
+        else {
+            give_back();
+            return Err(SendFailed("the array is too large".into()));
+        };
+        let mut sample = match self.publisher.loan_slice_uninit(total) {
+            Ok(sample) => sample,
+            Err(e) => {
+                give_back();
+                return Err(SendFailed(format!(
+                    "no shared memory for a {total}-byte sample: {e:?}"
+                )));
+            }
+        };
+        let array = sample.payload_mut()[LOAN_HEAD..].as_mut_ptr().cast::<u8>();
+        Ok(LoanBuf {
+            sample: Some(sample),
+            array,
+            len,
+            loans: Arc::clone(&self.loans),
+        })
+    }
+
+    /// Sends a loaned sample as the message `[header, metadata, array]`:
+    /// writes the table, header and metadata in front of the array. Gives
+    /// the loan back when the metadata does not fit in [`LOAN_HEAD`].
+    pub(crate) fn send_loan(
+        &self,
+        mut loan: LoanBuf,
+        header: &[u8],
+        metadata: &[u8],
+    ) -> Result<Result<usize, SendFailed>, Box<LoanBuf>> {
+        let lengths = [header.len(), metadata.len(), loan.len];
+        // Header and metadata where `plan` puts them; the array where the
+        // application wrote it.
+        let Some((mut offsets, _)) = layout::plan(&[header.len(), metadata.len(), 0]) else {
+            return Err(Box::new(loan));
+        };
+        let end = offsets[1] + metadata.len();
+        if end > LOAN_HEAD {
+            return Err(Box::new(loan));
+        }
+        offsets[2] = LOAN_HEAD;
+        let len = loan.len;
+        let Some(mut sample) = loan.sample.take() else {
+            return Ok(Err(SendFailed("the loan was sent already".into())));
+        };
+        let out = sample.payload_mut();
+        let mut head = vec![0u8; LOAN_HEAD];
+        layout::write_table(&mut head, &offsets, &lengths);
+        head[offsets[0]..offsets[0] + header.len()].copy_from_slice(header);
+        head[offsets[1]..end].copy_from_slice(metadata);
+        write(&mut out[..LOAN_HEAD], &head);
+        zero(&mut out[LOAN_HEAD + len..]);
+        drop(loan);
+        // SAFETY: the head was written just above, the tail padding zeroed,
+        // and the array region holds the application's bytes (a shared
+        // mapping: defined values, see `LoanBuf::bytes`).
+        let sample = unsafe { sample.assume_init() };
+        let reached = match sample.send() {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(SendFailed(format!("sending the sample: {e:?}")))),
+        };
+        if let Err(e) = self.notifier.notify() {
+            tracing::debug!(error = ?e, "a shared-memory wake-up was not delivered");
+        }
+        Ok(Ok(reached))
     }
 }
 
