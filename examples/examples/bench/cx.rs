@@ -35,6 +35,11 @@ pub(crate) trait BenchMsg: Message + Sync {
     fn make(bytes: &[u8]) -> Self;
     /// The payload.
     fn bytes(&self) -> &[u8];
+    /// Publishes a copy of `bytes` the way a producer filling a loaned
+    /// array would (BENCH_LOAN=1); types without an array publish as usual.
+    fn publish_loaned(publisher: &cortex::Publisher<Self>, bytes: &[u8]) -> cortex::Result<bool> {
+        publisher.publish(&Self::make(bytes))
+    }
 }
 
 impl BenchMsg for Small {
@@ -56,6 +61,11 @@ impl BenchMsg for Payload {
     }
     fn bytes(&self) -> &[u8] {
         self.data.as_slice()
+    }
+    fn publish_loaned(publisher: &cortex::Publisher<Self>, bytes: &[u8]) -> cortex::Result<bool> {
+        let mut data = publisher.loan_array::<u8>([bytes.len()])?;
+        data.copy_from_slice(bytes);
+        publisher.publish_loan(data, |data| Payload { data })
     }
 }
 
@@ -161,8 +171,18 @@ pub(crate) fn run_pub<M: BenchMsg>(
     // yielding its core before the next attempt. Off by default: both sides
     // then run the same blind flat-out loop.
     let backoff = std::env::var("BENCH_BACKOFF").is_ok_and(|v| v == "1");
+    // BENCH_LOAN=1: fill a loaned array (in shared memory when the
+    // subscriber takes it) instead of a fresh Vec.
+    let loan = super::report::loan();
+    let publish = |bytes: &[u8]| {
+        if loan {
+            M::publish_loaned(&publisher, bytes)
+        } else {
+            publisher.publish(&M::make(bytes))
+        }
+    };
     let mut error = None;
-    let (attempted, _) = pace(&job, |_| match publisher.publish(&M::make(&template)) {
+    let (attempted, _) = pace(&job, |_| match publish(&template) {
         Ok(sent) => {
             if !sent && backoff {
                 std::thread::yield_now();

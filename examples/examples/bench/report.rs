@@ -25,13 +25,19 @@ pub(crate) fn shm() -> bool {
     std::env::var("BENCH_SHM").is_ok_and(|v| v == "1")
 }
 
-/// The cortex side's name in reports: `cortex` (socket path) or
-/// `cortex-shm` (`BENCH_SHM=1`).
+/// Whether the cortex publisher fills loaned arrays (`BENCH_LOAN=1`).
+pub(crate) fn loan() -> bool {
+    std::env::var("BENCH_LOAN").is_ok_and(|v| v == "1")
+}
+
+/// The cortex side's name in reports: `cortex` (socket path),
+/// `cortex-shm` (`BENCH_SHM=1`), `cortex-shm-loan` (and `BENCH_LOAN=1`).
 pub(crate) fn side() -> &'static str {
-    if shm() {
-        "cortex-shm"
-    } else {
-        "cortex"
+    match (shm(), loan()) {
+        (true, true) => "cortex-shm-loan",
+        (true, false) => "cortex-shm",
+        (false, true) => "cortex-loan",
+        (false, false) => "cortex",
     }
 }
 
