@@ -7,7 +7,8 @@
 //! Measures, in separate processes (this binary re-executes itself with
 //! `--role ...` for the publisher/echo side), with raw and cortex runs
 //! interleaved so machine drift hits both:
-//! one-way latency at 1 kHz (64 B, 4 KiB, 1 MiB), 64 B ping-pong, and
+//! one-way latency (64 B, 4 KiB, 1 MiB at 1 kHz; 1920×1080×3 and 16 MiB at
+//! 100 Hz), 64 B ping-pong, and
 //! throughput from 64 B to 16 MiB with loss counted. Prints a markdown
 //! table (and the machine) on stdout; progress goes to stderr.
 //!
@@ -215,9 +216,25 @@ fn orchestrate(opts: &BTreeMap<String, String>) -> Result<()> {
         rounds: plan.rounds,
         ..Report::default()
     };
-    let lat_names: Vec<String> = [64, 4 * KIB, MIB]
+    // Large frames at 100 Hz: a 16 MiB stream at 1 kHz would be 16 GB/s.
+    let latency_runs: [(usize, f64); 5] = [
+        (64, 1000.0),
+        (4 * KIB, 1000.0),
+        (MIB, 1000.0),
+        (1920 * 1080 * 3, 100.0),
+        (16 * MIB, 100.0),
+    ];
+    let lat_names: Vec<String> = latency_runs
         .iter()
-        .map(|s| format!("one-way {} @ 1 kHz", size_name(*s)))
+        .map(|&(s, rate)| {
+            let payload = if s == 1920 * 1080 * 3 {
+                "1920×1080×3 u8".to_owned()
+            } else {
+                size_name(s)
+            };
+            let rate = if rate >= 1000.0 { "1 kHz" } else { "100 Hz" };
+            format!("one-way {payload} @ {rate}")
+        })
         .collect();
     let pp_name = "ping-pong 64 B, one-way = RTT/2";
     let scenarios = lat_names.iter().filter(|n| plan.wants(n)).count()
@@ -238,15 +255,17 @@ fn orchestrate(opts: &BTreeMap<String, String>) -> Result<()> {
         );
     };
 
-    for (size, name) in [64, 4 * KIB, MIB].into_iter().zip(lat_names) {
+    for ((size, rate), name) in latency_runs.into_iter().zip(lat_names) {
         if !plan.wants(&name) {
             continue;
         }
+        // As many seconds of samples at 100 Hz as at 1 kHz.
+        let samples = (plan.latency_samples as f64 * rate / 1000.0) as u64;
         let job = Job {
             size,
-            count: plan.latency_samples + common::WARMUP,
+            count: samples + common::WARMUP,
             secs: 0.0,
-            rate: Some(1000.0),
+            rate: Some(rate),
             hwm: hwm(size),
         };
         let mut sc = LatencyScenario {
