@@ -186,3 +186,25 @@ pub fn topic_info(name: &str, address: &str, node: &str) -> cortex::discovery::T
 
 /// The book (`book/src/`): its Rust code blocks, compiled and run as doc tests.
 mod book;
+
+/// A `tracing` writer into a shared buffer, for tests that check what was
+/// logged: `tracing_subscriber::fmt().with_writer(move || log.clone())`.
+#[derive(Clone, Debug, Default)]
+pub struct Log(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Log {
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

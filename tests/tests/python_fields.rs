@@ -14,7 +14,7 @@ use bytes::Bytes;
 use cortex::codec::{DecodeError, Header};
 use cortex::discovery::{Client, TopicInfo};
 use cortex::prelude::*;
-use cortex_tests::{interop_json, TestEnv, BOUND};
+use cortex_tests::{interop_json, Log, TestEnv, BOUND};
 
 /// The frames of the first sample of `class` in `message_frames.json`.
 fn python_frames(class: &str) -> Vec<Bytes> {
@@ -174,20 +174,6 @@ fn same_typed_fields_swapped_are_not_detectable_on_the_wire() {
     let (swapped, _) =
         other_order::WheelCommand::decode(&python_frames("WheelCommand")).expect("decodes");
     assert_eq!((swapped.right_rad_s, swapped.left_rad_s), (1.5, -0.25));
-}
-
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// What a running subscriber does with such messages: each one is a

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cortex::prelude::*;
 use cortex::{Publisher, Subscriber};
-use cortex_tests::TestEnv;
+use cortex_tests::{Log, TestEnv};
 
 const T: Duration = Duration::from_secs(20);
 const CHILD: &str = "CORTEX_TEST_SHM_CHILD";
@@ -476,20 +476,6 @@ fn dead_nodes() -> usize {
     })
     .expect("listing iceoryx2 nodes");
     dead
-}
-
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]
