@@ -193,6 +193,20 @@ mod book;
 pub struct Log(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl Log {
+    /// Captures this thread's `tracing` output (plain text, INFO and up)
+    /// until the guard drops.
+    pub fn capture() -> (Log, tracing::subscriber::DefaultGuard) {
+        let log = Log::default();
+        let writer = log.clone();
+        let guard = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .finish(),
+        );
+        (log, guard)
+    }
+
     /// Everything written so far, as text.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()

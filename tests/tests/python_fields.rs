@@ -181,14 +181,7 @@ fn same_typed_fields_swapped_are_not_detectable_on_the_wire() {
 /// the log names the problem once rather than once per message.
 #[tokio::test]
 async fn a_mismatched_python_peer_is_counted_as_decode_errors() {
-    let log = Log::default();
-    let writer = log.clone();
-    let _logging = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish(),
-    );
+    let (log, _logging) = Log::capture();
     let env = TestEnv::new();
     let _daemon = env.start_daemon().await;
     // A raw PUB stands in for the Python publisher: it registers as Python

@@ -483,14 +483,7 @@ async fn where_shared_memory_cannot_be_set_up_the_publisher_says_why_and_everyon
 {
     use iceoryx2::prelude::{NodeBuilder, ServiceName};
     use iceoryx2::service::ipc_threadsafe::Service;
-    let log = Log::default();
-    let writer = log.clone();
-    let _logging = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish(),
-    );
+    let (log, _logging) = Log::capture();
     let env = TestEnv::new();
     let _daemon = env.start_daemon().await;
     // Something else already holds the service name this publisher would
