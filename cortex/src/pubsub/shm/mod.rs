@@ -118,10 +118,30 @@ pub(crate) fn remove_dead() {
     }
 }
 
+/// The unit a sample is counted in: 64 bytes. A service of `[u8]` at
+/// 64-byte alignment would space every *byte* 64 bytes apart in its pool
+/// (iceoryx2 pads each element to the payload alignment), reserving 64×
+/// the address space; lines of [`layout::FRAME_ALIGN`] bytes pad nothing.
+type Line = [u8; layout::FRAME_ALIGN];
+
+/// A sample's payload as bytes, to be written.
+fn flat_mut(lines: &mut [MaybeUninit<Line>]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: `MaybeUninit<[u8; N]>` has the size and alignment of
+    // `[MaybeUninit<u8>; N]` (N bytes, alignment 1), so `lines` is
+    // `lines.len() × N` contiguous bytes; the result borrows `lines`
+    // mutably for its whole life, so nothing else can reach them.
+    unsafe {
+        std::slice::from_raw_parts_mut(
+            lines.as_mut_ptr().cast::<MaybeUninit<u8>>(),
+            lines.len() * layout::FRAME_ALIGN,
+        )
+    }
+}
+
 /// The data service, the wake-up service, and the node they belong to
 /// (dropped last: tuple fields drop in order).
 type Services = (
-    publish_subscribe::PortFactory<Ipc, [u8], ()>,
+    publish_subscribe::PortFactory<Ipc, [Line], ()>,
     event::PortFactory<Ipc>,
     Arc<Node<Ipc>>,
 );
@@ -139,7 +159,7 @@ fn services(address: &str, create: bool, queue: usize) -> Result<Services, Unava
         .map_err(unavailable("naming the service"))?;
     let builder = node
         .service_builder(&data)
-        .publish_subscribe::<[u8]>()
+        .publish_subscribe::<[Line]>()
         .payload_alignment(
             Alignment::new(layout::FRAME_ALIGN)
                 .unwrap_or(Alignment::new(8).expect("8 is a power of two")),
@@ -177,7 +197,7 @@ fn services(address: &str, create: bool, queue: usize) -> Result<Services, Unava
 
 /// A publisher's shared-memory side.
 pub(crate) struct ShmSender {
-    publisher: IoxPublisher<Ipc, [u8], ()>,
+    publisher: IoxPublisher<Ipc, [Line], ()>,
     notifier: Notifier<Ipc>,
     /// Loans out now (see [`MAX_LOANS`]).
     loans: Arc<AtomicUsize>,
@@ -210,7 +230,7 @@ impl ShmSender {
         let publisher = services
             .0
             .publisher_builder()
-            .initial_max_slice_len(64 << 10)
+            .initial_max_slice_len((64 << 10) / layout::FRAME_ALIGN)
             .allocation_strategy(AllocationStrategy::PowerOfTwo)
             .max_loaned_samples(MAX_LOANS + 1)
             .backpressure_strategy(BackpressureStrategy::DiscardData)
@@ -248,10 +268,13 @@ impl ShmSender {
         let lengths: Vec<usize> = frames.iter().map(|f| f.len()).collect();
         let (offsets, total) = layout::plan(&lengths)
             .ok_or_else(|| SendFailed("the message is too large to lay out".into()))?;
-        let mut sample = self.publisher.loan_slice_uninit(total).map_err(|e| {
-            SendFailed(format!("no shared memory for a {total}-byte sample: {e:?}"))
-        })?;
-        let out = sample.payload_mut();
+        let mut sample = self
+            .publisher
+            .loan_slice_uninit(total / layout::FRAME_ALIGN)
+            .map_err(|e| {
+                SendFailed(format!("no shared memory for a {total}-byte sample: {e:?}"))
+            })?;
+        let out = flat_mut(sample.payload_mut());
         let table = offsets.first().copied().unwrap_or(total);
         let mut head = vec![0u8; table];
         layout::write_table(&mut head, &offsets, &lengths);
@@ -290,7 +313,7 @@ pub(crate) const LOAN_HEAD: usize = 4096;
 /// table, header and metadata in front of it (no copy of the array).
 pub(crate) struct LoanBuf {
     /// `None` only once sent.
-    sample: Option<SampleMutUninit<Ipc, [MaybeUninit<u8>], ()>>,
+    sample: Option<SampleMutUninit<Ipc, [MaybeUninit<Line>], ()>>,
     array: *mut u8,
     len: usize,
     /// The publisher's count of loans outstanding.
@@ -356,7 +379,10 @@ impl ShmSender {
             give_back();
             return Err(SendFailed("the array is too large".into()));
         };
-        let mut sample = match self.publisher.loan_slice_uninit(total) {
+        let mut sample = match self
+            .publisher
+            .loan_slice_uninit(total / layout::FRAME_ALIGN)
+        {
             Ok(sample) => sample,
             Err(e) => {
                 give_back();
@@ -365,7 +391,9 @@ impl ShmSender {
                 )));
             }
         };
-        let array = sample.payload_mut()[LOAN_HEAD..].as_mut_ptr().cast::<u8>();
+        let array = flat_mut(sample.payload_mut())[LOAN_HEAD..]
+            .as_mut_ptr()
+            .cast::<u8>();
         Ok(LoanBuf {
             sample: Some(sample),
             array,
@@ -398,7 +426,7 @@ impl ShmSender {
         let Some(mut sample) = loan.sample.take() else {
             return Ok(Err(SendFailed("the loan was sent already".into())));
         };
-        let out = sample.payload_mut();
+        let out = flat_mut(sample.payload_mut());
         let mut head = vec![0u8; LOAN_HEAD];
         layout::write_table(&mut head, &offsets, &lengths);
         head[offsets[0]..offsets[0] + header.len()].copy_from_slice(header);
@@ -440,13 +468,13 @@ fn zero(dst: &mut [MaybeUninit<u8>]) {
 
 /// A borrowed sample: released (back to the publisher's pool) on drop.
 struct Held {
-    sample: Sample<Ipc, [u8], ()>,
+    sample: Sample<Ipc, [Line], ()>,
     borrowed: Arc<AtomicUsize>,
 }
 
 impl AsRef<[u8]> for Held {
     fn as_ref(&self) -> &[u8] {
-        self.sample.payload()
+        self.sample.payload().as_flattened()
     }
 }
 
@@ -470,7 +498,7 @@ impl AsRawFd for WakeFd {
 pub(crate) struct ShmReceiver {
     wake: AsyncFd<WakeFd>,
     listener: Listener<Ipc>,
-    subscriber: IoxSubscriber<Ipc, [u8], ()>,
+    subscriber: IoxSubscriber<Ipc, [Line], ()>,
     services: Services,
     borrowed: Arc<AtomicUsize>,
     /// Samples copied out because the application held too many.
@@ -586,6 +614,43 @@ mod tests {
             "ipc:///tmp/cortex-shm-test-{}-{name}.sock",
             std::process::id()
         )
+    }
+
+    #[test]
+    fn flat_mut_covers_every_byte_of_the_lines_in_order() {
+        let mut lines = [MaybeUninit::<Line>::uninit(); 3];
+        let bytes = flat_mut(&mut lines);
+        assert_eq!(bytes.len(), 3 * layout::FRAME_ALIGN);
+        for (i, b) in bytes.iter_mut().enumerate() {
+            b.write(i as u8);
+        }
+        // SAFETY: every byte of the three lines was written just above.
+        let lines = lines.map(|line| unsafe { line.assume_init() });
+        assert_eq!(lines[1][0], layout::FRAME_ALIGN as u8);
+        assert_eq!(lines[2][63], (3 * layout::FRAME_ALIGN - 1) as u8);
+    }
+
+    #[tokio::test]
+    async fn a_sample_reserves_its_size_not_64_times_it() {
+        let address = address("reserve");
+        let sender = ShmSender::create(&address, 16).expect("sender");
+        let _receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
+        sender.connect_new_subscribers();
+        sender.send(&[&[1; 100], &[2; 1 << 20]]).expect("sent");
+        // The pool holds under a hundred samples of at most 2 MiB now;
+        // with one byte per 64-byte element it would map over 10 GiB.
+        let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+        let largest = maps
+            .lines()
+            .filter(|line| line.contains("/iox2_") && line.ends_with(".data"))
+            .filter_map(|line| {
+                let (start, end) = line.split_once(' ')?.0.split_once('-')?;
+                let start = u64::from_str_radix(start, 16).ok()?;
+                Some(u64::from_str_radix(end, 16).ok()? - start)
+            })
+            .max()
+            .expect("the data segment is mapped");
+        assert!(largest < 1 << 30, "a data segment maps {largest} bytes");
     }
 
     #[tokio::test]
