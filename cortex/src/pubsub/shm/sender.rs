@@ -1,0 +1,301 @@
+//! A publisher's side: writing messages (and loans) into samples.
+
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use iceoryx2::port::notifier::Notifier;
+use iceoryx2::port::publisher::Publisher as IoxPublisher;
+use iceoryx2::port::update_connections::UpdateConnections;
+use iceoryx2::prelude::*;
+use iceoryx2::sample_mut_uninit::SampleMutUninit;
+use iceoryx2::service::ipc_threadsafe::Service as Ipc;
+
+use super::backing::Backed;
+use super::{flat_mut, layout, services, unavailable, Line, Services, Unavailable};
+
+/// A publisher's shared-memory side.
+pub(crate) struct ShmSender {
+    publisher: IoxPublisher<Ipc, [Line], ()>,
+    notifier: Notifier<Ipc>,
+    /// Loans out now (see [`MAX_LOANS`]).
+    loans: Arc<AtomicUsize>,
+    backed: Mutex<Backed>,
+    _services: Services,
+}
+
+impl std::fmt::Debug for ShmSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmSender").finish_non_exhaustive()
+    }
+}
+
+/// Why a message did not go into shared memory (the publisher counts it
+/// and sends the message over the socket path instead).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct SendFailed(pub(super) String);
+
+impl From<String> for SendFailed {
+    fn from(text: String) -> Self {
+        SendFailed(text)
+    }
+}
+
+impl ShmSender {
+    /// The shared-memory side of the publisher at `address`, queueing up
+    /// to `queue` messages per subscriber (at most [`MAX_QUEUE`]).
+    pub(crate) fn create(address: &str, queue: usize) -> Result<Self, Unavailable> {
+        let services = services(address, true, queue)?;
+        let publisher = services
+            .0
+            .publisher_builder()
+            .initial_max_slice_len((64 << 10) / layout::FRAME_ALIGN)
+            .allocation_strategy(AllocationStrategy::PowerOfTwo)
+            .max_loaned_samples(MAX_LOANS + 1)
+            .backpressure_strategy(BackpressureStrategy::DiscardData)
+            .create()
+            .map_err(unavailable("creating the shared-memory publisher"))?;
+        let notifier = services
+            .1
+            .notifier_builder()
+            .create()
+            .map_err(unavailable("creating the wake-up notifier"))?;
+        Ok(ShmSender {
+            publisher,
+            notifier,
+            loans: Arc::new(AtomicUsize::new(0)),
+            backed: Mutex::default(),
+            _services: services,
+        })
+    }
+
+    /// Makes sure pages back `payload` (a loaned sample) before anything
+    /// writes it; see [`Backed`].
+    fn back(&self, payload: &mut [MaybeUninit<u8>]) -> Result<(), SendFailed> {
+        self.backed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .back(payload)
+    }
+
+    /// Connects to subscriber ports that appeared since the last call, so
+    /// the next sample reaches them (called when a shared-memory
+    /// subscription arrives on the socket).
+    pub(crate) fn connect_new_subscribers(&self) {
+        if let Err(e) = self.publisher.update_connections() {
+            tracing::debug!(error = ?e, "could not connect new shared-memory subscribers yet");
+        }
+        if let Err(e) = self.notifier.update_connections() {
+            tracing::debug!(error = ?e, "could not connect new wake-up listeners yet");
+        }
+    }
+
+    /// Writes one message (its frames: header, metadata, arrays) into a
+    /// sample, sends it to every shared-memory subscriber whose queue has
+    /// room and wakes them. Returns how many it reached.
+    pub(crate) fn send(&self, frames: &[&[u8]]) -> Result<usize, SendFailed> {
+        let lengths: Vec<usize> = frames.iter().map(|f| f.len()).collect();
+        let (offsets, total) = layout::plan(&lengths)
+            .ok_or_else(|| SendFailed("the message is too large to lay out".into()))?;
+        let mut sample = self
+            .publisher
+            .loan_slice_uninit(total / layout::FRAME_ALIGN)
+            .map_err(|e| {
+                SendFailed(format!("no shared memory for a {total}-byte sample: {e:?}"))
+            })?;
+        let out = flat_mut(sample.payload_mut());
+        self.back(out)?;
+        let table = offsets.first().copied().unwrap_or(total);
+        let mut head = vec![0u8; table];
+        layout::write_table(&mut head, &offsets, &lengths);
+        write(&mut out[..table], &head);
+        let mut at = table;
+        for (frame, &offset) in frames.iter().zip(&offsets) {
+            zero(&mut out[at..offset]);
+            write(&mut out[offset..offset + frame.len()], frame);
+            at = offset + frame.len();
+        }
+        zero(&mut out[at..]);
+        // SAFETY: every byte of the payload was written above: the table,
+        // each frame, and the padding between and after them (zeroed).
+        let sample = unsafe { sample.assume_init() };
+        let reached = sample
+            .send()
+            .map_err(|e| SendFailed(format!("sending the sample: {e:?}")))?;
+        // A listener that cannot take another wake-up has one pending.
+        if let Err(e) = self.notifier.notify() {
+            tracing::debug!(error = ?e, "a shared-memory wake-up was not delivered");
+        }
+        Ok(reached)
+    }
+}
+
+/// Most loans a publisher has out at once; one more sample is kept for
+/// messages sent by copy. Beyond this, `loan_array` lends heap memory.
+const MAX_LOANS: usize = 4;
+
+/// Room before a loaned array for the frame table, the header and the
+/// metadata; a message whose metadata does not fit is sent by copy.
+pub(crate) const LOAN_HEAD: usize = 4096;
+
+/// A sample lent to the application before publishing: it writes the
+/// array at [`LOAN_HEAD`] directly, and publishing then writes only the
+/// table, header and metadata in front of it (no copy of the array).
+pub(crate) struct LoanBuf {
+    /// `None` only once sent.
+    sample: Option<SampleMutUninit<Ipc, [MaybeUninit<Line>], ()>>,
+    array: *mut u8,
+    len: usize,
+    /// The publisher's count of loans outstanding.
+    loans: Arc<AtomicUsize>,
+}
+
+impl Drop for LoanBuf {
+    fn drop(&mut self) {
+        self.loans.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: `array` points into `sample`'s payload, which this struct owns
+// and which no one else can reach until it is sent (consuming the struct);
+// `&LoanBuf` only gives `&[u8]` of it, `&mut LoanBuf` only `&mut [u8]`, so
+// the usual borrow rules keep access exclusive or shared-read-only.
+unsafe impl Send for LoanBuf {}
+// SAFETY: as above: shared references only read the array bytes.
+unsafe impl Sync for LoanBuf {}
+
+impl LoanBuf {
+    /// The array's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: `array..array+len` lies inside the sample's payload (see
+        // `ShmSender::loan`) and stays valid while `self` lives. The payload
+        // is a mapping of a shared-memory file: every byte has a value
+        // (zero, or left by an earlier sample), so reading it as `u8` is
+        // defined even before the application writes it.
+        unsafe { std::slice::from_raw_parts(self.array, self.len) }
+    }
+
+    /// The array's bytes, writable.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`; `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.array, self.len) }
+    }
+}
+
+impl std::fmt::Debug for LoanBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoanBuf")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShmSender {
+    /// A sample with room for a `len`-byte array at [`LOAN_HEAD`], unless
+    /// [`MAX_LOANS`] are out already.
+    pub(crate) fn loan(&self, len: usize) -> Result<LoanBuf, SendFailed> {
+        if self.loans.fetch_add(1, Ordering::Relaxed) >= MAX_LOANS {
+            self.loans.fetch_sub(1, Ordering::Relaxed);
+            return Err(SendFailed(format!("{MAX_LOANS} loans are out already")));
+        }
+        let loans = Arc::clone(&self.loans);
+        let give_back = || {
+            loans.fetch_sub(1, Ordering::Relaxed);
+        };
+        let Some(total) = LOAN_HEAD
+            .checked_add(len)
+            .and_then(|n| n.checked_next_multiple_of(layout::FRAME_ALIGN))
+        else {
+            give_back();
+            return Err(SendFailed("the array is too large".into()));
+        };
+        let mut sample = match self
+            .publisher
+            .loan_slice_uninit(total / layout::FRAME_ALIGN)
+        {
+            Ok(sample) => sample,
+            Err(e) => {
+                give_back();
+                return Err(SendFailed(format!(
+                    "no shared memory for a {total}-byte sample: {e:?}"
+                )));
+            }
+        };
+        let payload = flat_mut(sample.payload_mut());
+        if let Err(e) = self.back(payload) {
+            give_back();
+            return Err(e);
+        }
+        let array = payload[LOAN_HEAD..].as_mut_ptr().cast::<u8>();
+        Ok(LoanBuf {
+            sample: Some(sample),
+            array,
+            len,
+            loans: Arc::clone(&self.loans),
+        })
+    }
+
+    /// Sends a loaned sample as the message `[header, metadata, array]`:
+    /// writes the table, header and metadata in front of the array. Gives
+    /// the loan back when the metadata does not fit in [`LOAN_HEAD`].
+    pub(crate) fn send_loan(
+        &self,
+        mut loan: LoanBuf,
+        header: &[u8],
+        metadata: &[u8],
+    ) -> Result<Result<usize, SendFailed>, Box<LoanBuf>> {
+        let lengths = [header.len(), metadata.len(), loan.len];
+        // Header and metadata where `plan` puts them; the array where the
+        // application wrote it.
+        let Some((mut offsets, _)) = layout::plan(&[header.len(), metadata.len(), 0]) else {
+            return Err(Box::new(loan));
+        };
+        let end = offsets[1] + metadata.len();
+        if end > LOAN_HEAD {
+            return Err(Box::new(loan));
+        }
+        offsets[2] = LOAN_HEAD;
+        let len = loan.len;
+        let Some(mut sample) = loan.sample.take() else {
+            return Ok(Err(SendFailed("the loan was sent already".into())));
+        };
+        let out = flat_mut(sample.payload_mut());
+        let mut head = vec![0u8; LOAN_HEAD];
+        layout::write_table(&mut head, &offsets, &lengths);
+        head[offsets[0]..offsets[0] + header.len()].copy_from_slice(header);
+        head[offsets[1]..end].copy_from_slice(metadata);
+        write(&mut out[..LOAN_HEAD], &head);
+        zero(&mut out[LOAN_HEAD + len..]);
+        drop(loan);
+        // SAFETY: the head was written just above, the tail padding zeroed,
+        // and the array region holds the application's bytes (a shared
+        // mapping: defined values, see `LoanBuf::bytes`).
+        let sample = unsafe { sample.assume_init() };
+        let reached = match sample.send() {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(SendFailed(format!("sending the sample: {e:?}")))),
+        };
+        if let Err(e) = self.notifier.notify() {
+            tracing::debug!(error = ?e, "a shared-memory wake-up was not delivered");
+        }
+        Ok(Ok(reached))
+    }
+}
+
+/// Copies `src` into the uninitialised `dst` (same length).
+fn write(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    assert_eq!(dst.len(), src.len(), "layout planned these lengths");
+    // SAFETY: `dst` and `src` have the same length (checked above); `dst`
+    // is memory this loan owns exclusively, so they cannot overlap; `u8`
+    // and `MaybeUninit<u8>` have the same layout.
+    unsafe {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<u8>(), src.len());
+    }
+}
+
+fn zero(dst: &mut [MaybeUninit<u8>]) {
+    for b in dst {
+        b.write(0);
+    }
+}

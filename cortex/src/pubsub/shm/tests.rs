@@ -1,0 +1,108 @@
+//! The shared-memory path on its own: layout of samples, first sample,
+//! several receivers, a restarted publisher, the address space reserved.
+
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+
+use super::*;
+
+fn address(name: &str) -> String {
+    format!(
+        "ipc:///tmp/cortex-shm-test-{}-{name}.sock",
+        std::process::id()
+    )
+}
+
+#[test]
+fn flat_mut_covers_every_byte_of_the_lines_in_order() {
+    let mut lines = [MaybeUninit::<Line>::uninit(); 3];
+    let bytes = flat_mut(&mut lines);
+    assert_eq!(bytes.len(), 3 * layout::FRAME_ALIGN);
+    for (i, b) in bytes.iter_mut().enumerate() {
+        b.write(i as u8);
+    }
+    // SAFETY: every byte of the three lines was written just above.
+    let lines = lines.map(|line| unsafe { line.assume_init() });
+    assert_eq!(lines[1][0], layout::FRAME_ALIGN as u8);
+    assert_eq!(lines[2][63], (3 * layout::FRAME_ALIGN - 1) as u8);
+}
+
+#[tokio::test]
+async fn a_sample_reserves_its_size_not_64_times_it() {
+    let address = address("reserve");
+    let sender = ShmSender::create(&address, 16).expect("sender");
+    let _receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
+    sender.connect_new_subscribers();
+    sender.send(&[&[1; 100], &[2; 1 << 20]]).expect("sent");
+    // The pool holds under a hundred samples of at most 2 MiB now;
+    // with one byte per 64-byte element it would map over 10 GiB.
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+    let largest = maps
+        .lines()
+        .filter(|line| line.contains("/iox2_") && line.ends_with(".data"))
+        .filter_map(|line| {
+            let (start, end) = line.split_once(' ')?.0.split_once('-')?;
+            let start = u64::from_str_radix(start, 16).ok()?;
+            Some(u64::from_str_radix(end, 16).ok()? - start)
+        })
+        .max()
+        .expect("the data segment is mapped");
+    assert!(largest < 1 << 30, "a data segment maps {largest} bytes");
+}
+
+#[tokio::test]
+async fn the_first_sample_reaches_a_subscriber_that_connected_before_it() {
+    let address = address("first");
+    let sender = ShmSender::create(&address, 16).expect("sender");
+    let mut receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
+    sender.connect_new_subscribers();
+    sender
+        .send(&[b"header", b"meta", &[1, 2, 3]])
+        .expect("send");
+    let sample = receiver
+        .try_recv()
+        .expect("receive")
+        .expect("the first sample");
+    let frames = layout::frames(&sample).expect("frames");
+    assert_eq!(frames.len(), 3);
+    assert_eq!(&frames[2][..], &[1, 2, 3]);
+    assert_eq!(frames[2].as_ptr() as usize % layout::FRAME_ALIGN, 0);
+}
+
+#[tokio::test]
+async fn two_receivers_each_get_every_sample_in_order() {
+    let address = format!("ipc:///tmp/cortex-shm-test-{}-two.sock", std::process::id());
+    let sender = ShmSender::create(&address, 16).expect("sender");
+    let mut fast = ShmReceiver::open(&address, Arc::default()).expect("fast");
+    sender.connect_new_subscribers();
+    let _slow = ShmReceiver::open(&address, Arc::default()).expect("slow");
+    sender.connect_new_subscribers();
+    for i in 0u8..50 {
+        sender.send(&[&[i]]).expect("send");
+        let sample = tokio::time::timeout(std::time::Duration::from_secs(5), fast.recv())
+            .await
+            .expect("in time")
+            .expect("sample");
+        let frames = layout::frames(&sample).expect("frames");
+        assert_eq!(&frames[0][..], &[i], "sample {i}");
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_publisher_reaches_an_existing_subscriber() {
+    let address = format!(
+        "ipc:///tmp/cortex-shm-test-{}-restart.sock",
+        std::process::id()
+    );
+    let first = ShmSender::create(&address, 16).expect("sender");
+    let mut receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
+    first.connect_new_subscribers();
+    first.send(&[&[1]]).expect("send");
+    assert!(receiver.try_recv().expect("receive").is_some());
+    drop(first);
+    let second = ShmSender::create(&address, 16).expect("second sender");
+    second.connect_new_subscribers();
+    let reached = second.send(&[&[2]]).expect("send");
+    let got = tokio::time::timeout(std::time::Duration::from_secs(2), receiver.recv()).await;
+    assert!(got.is_ok(), "reached {reached}");
+}
