@@ -307,6 +307,10 @@ impl Netns {
             .env("CORTEX_DISCOVERY", self.discovery())
             .env("CORTEX_SOCKET_ROOT", env.socket_root())
             .env("CORTEX_SPAWN_DAEMON", "0")
+            // The namespaces stand for separate hosts, which share no
+            // memory; here they share /dev/shm, and a subscriber would
+            // take the shared-memory path around the link under test.
+            .env("CORTEX_SHM", "0")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

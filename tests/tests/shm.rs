@@ -213,9 +213,10 @@ async fn a_full_queue_is_an_overflow_at_the_publisher_and_a_gap_at_the_subscribe
     let mut subscriber = node.subscriber::<Image>("/q").await.unwrap();
     publisher.wait_for_subscribers(1, T).await.unwrap();
     assert!(subscriber.uses_shared_memory());
-    // Ten messages while the subscriber does not read: four fit.
+    // Ten large messages (over 64 KiB) while the subscriber does not
+    // read: four fit.
     for k in 0..10 {
-        assert!(publisher.publish(&image(1000, k)).unwrap());
+        assert!(publisher.publish(&image(100_000, k)).unwrap());
     }
     assert!(publisher.stats().overflows >= 6, "{:?}", publisher.stats());
     let mut got = Vec::new();
@@ -223,9 +224,50 @@ async fn a_full_queue_is_an_overflow_at_the_publisher_and_a_gap_at_the_subscribe
         got.push(recv(&mut subscriber).await.k);
     }
     assert_eq!(got, vec![0, 1, 2, 3]);
-    publisher.publish(&image(1000, 10)).unwrap();
+    publisher.publish(&image(100_000, 10)).unwrap();
     assert_eq!(recv(&mut subscriber).await.k, 10);
     assert_eq!(subscriber.stats().dropped, 6, "the gap is counted");
+    node.close().await;
+}
+
+#[tokio::test]
+async fn small_messages_queue_as_deep_as_on_the_socket() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let mut config = env.node_config("deep").shared_memory(true);
+    config.publisher.queue_depth = 300;
+    let node = Node::new(config).await.unwrap();
+    let publisher = node.publisher::<Image>("/deep").await.unwrap();
+    let mut subscriber = node.subscriber::<Image>("/deep").await.unwrap();
+    publisher.wait_for_subscribers(1, T).await.unwrap();
+    assert!(subscriber.uses_shared_memory());
+    // A burst of 400 small messages and 40 large ones interleaved, unread:
+    // 300 small ones fit (queue_depth), 16 large ones (shared_memory_queue).
+    for k in 0..440 {
+        let len = if k % 11 == 10 { 100_000 } else { 100 };
+        publisher.publish(&image(len, k)).unwrap();
+    }
+    assert_eq!(
+        publisher.stats().overflows,
+        100 + 24,
+        "{:?}",
+        publisher.stats()
+    );
+    let mut last = None;
+    for _ in 0..316 {
+        let got = recv(&mut subscriber).await;
+        assert_eq!(got, image(got.data.len(), got.k), "intact");
+        assert!(last < Some(got.k), "in order: {last:?} then {}", got.k);
+        last = Some(got.k);
+    }
+    // The next message reveals the rest of the gap.
+    publisher.publish(&image(100, 440)).unwrap();
+    assert_eq!(recv(&mut subscriber).await.k, 440);
+    assert_eq!(
+        subscriber.stats().dropped,
+        124,
+        "every miss is a counted gap"
+    );
     node.close().await;
 }
 

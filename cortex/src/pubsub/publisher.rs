@@ -59,31 +59,32 @@ pub struct PublisherOptions {
     /// no later message arrives to reveal the gap. Default 1 s.
     pub beacon_interval: Duration,
     /// Offer local cortex subscribers the shared-memory path (Linux, the
-    /// `shm` feature): each message is then written once into shared memory
-    /// and their arrays borrow it. Default `false` for now (its queue is
-    /// bounded in messages, see [`shared_memory_queue`](Self::shared_memory_queue)),
-    /// or `true` when the environment variable `CORTEX_SHM` is `1`. Where
-    /// shared memory cannot be set up, the publisher logs why and every
-    /// subscriber uses the socket.
+    /// `shm` feature, on by default): each message is then written once
+    /// into shared memory and their arrays borrow it; other subscribers
+    /// (Python, remote, `cortex topic echo`) get the socket frames as
+    /// before. Default `true`, or `false` when the environment variable
+    /// `CORTEX_SHM` is `0`. Where shared memory cannot be set up, the
+    /// publisher logs why and every subscriber uses the socket.
     pub shared_memory: bool,
-    /// Most messages queued per shared-memory subscriber (at most 1024).
-    /// A subscriber whose queue is full misses new messages (counted on
-    /// both sides, as on the socket path). The bound is in messages: a
-    /// stalled subscriber pins up to this many messages (plus 4 it may
-    /// hold) of the publisher's shared memory, so the default is small
-    /// (16: 256 MiB of 16 MiB images, 100 MB of 1080p frames); raise it
-    /// for bursts of small messages. Default 16.
+    /// Most messages over 64 KiB queued per shared-memory subscriber (at
+    /// most 1024; smaller messages queue up to [`queue_depth`](Self::queue_depth)
+    /// of them, in 64 KiB slots, so at most 64 MiB). A subscriber whose
+    /// queue is full misses new messages (counted on both sides, as on the
+    /// socket path). A stalled subscriber pins up to this many large
+    /// messages (plus 4 it may hold) of the publisher's shared memory, so
+    /// the default is small: 16, i.e. 120 MiB of 1080p frames, 320 MiB of
+    /// 16 MiB images. Default 16.
     pub shared_memory_queue: usize,
 }
 
-/// Environment variable that turns the shared-memory path on (`1`) for
+/// Environment variable that turns the shared-memory path off (`0`) for
 /// the publishers and subscribers of a process (the default of
 /// [`PublisherOptions::shared_memory`] and `SubscriberOptions::shared_memory`).
 pub const SHM_ENV: &str = "CORTEX_SHM";
 
-/// Whether `CORTEX_SHM` turns shared memory on.
+/// Shared memory is on unless `CORTEX_SHM` is `0`.
 pub(crate) fn shm_default() -> bool {
-    std::env::var_os(SHM_ENV).is_some_and(|v| v == "1")
+    std::env::var_os(SHM_ENV).is_none_or(|v| v != "0")
 }
 
 impl Default for PublisherOptions {
@@ -263,7 +264,11 @@ impl<T: Message> Publisher<T> {
         let shm = if options.shared_memory
             && options.on_full_queue == OnFullQueue::SkipSlowSubscriber
         {
-            match ShmSender::create(&address, options.shared_memory_queue) {
+            match ShmSender::create(
+                &address,
+                options.queue_depth.max(1) as usize,
+                options.shared_memory_queue,
+            ) {
                 Ok(sender) => Some(sender),
                 Err(reason) => {
                     tracing::warn!(topic, %reason, "shared memory unavailable: every subscriber of this topic uses the socket");

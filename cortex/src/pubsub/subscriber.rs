@@ -46,8 +46,8 @@ pub struct SubscriberOptions {
     pub recheck_after: Duration,
     /// Receive through shared memory when the publisher offers it (same
     /// host, a cortex publisher with the `shm` feature): arrays then borrow
-    /// the publisher's memory. Default `false` for now, or `true` when the
-    /// environment variable `CORTEX_SHM` is `1`. Otherwise, or when it
+    /// the publisher's memory. Default `true`, or `false` when the
+    /// environment variable `CORTEX_SHM` is `0`. Otherwise, or when it
     /// cannot be opened, the socket path is used (logged at debug level).
     pub shared_memory: bool,
 }

@@ -27,10 +27,10 @@ use iceoryx2::service::port_factory::{event, publish_subscribe};
 /// Most shared-memory subscribers of one publisher; more use the socket
 /// path (each such subscriber logs why at debug level).
 pub(crate) const MAX_SUBSCRIBERS: usize = 4;
-/// Most samples queued per subscriber (`PublisherOptions::
-/// shared_memory_queue`, up to this). A full queue makes that subscriber
-/// miss new messages, as on the socket path: the publisher counts an
-/// overflow, the subscriber a gap.
+/// Most samples queued per subscriber in either lane (see
+/// [`SMALL_SAMPLE`]). A full queue makes that subscriber miss new
+/// messages, as on the socket path: the publisher counts an overflow, the
+/// subscriber a gap.
 pub(crate) const MAX_QUEUE: usize = 1024;
 /// Samples a subscriber may hold at once (as messages whose arrays borrow
 /// them). Beyond this the subscriber copies new samples out and releases
@@ -126,27 +126,36 @@ fn flat_mut(lines: &mut [MaybeUninit<Line>]) -> &mut [MaybeUninit<u8>] {
     }
 }
 
-/// The data service, the wake-up service, and the node they belong to
-/// (dropped last: tuple fields drop in order).
-type Services = (
-    publish_subscribe::PortFactory<Ipc, [Line], ()>,
-    event::PortFactory<Ipc>,
-    Arc<Node<Ipc>>,
-);
+/// Samples up to this size (table, header, metadata and arrays) go
+/// through the *small* lane, larger ones through the *large* lane. Each
+/// lane is an iceoryx2 service with its own queue per subscriber, so the
+/// memory a stalled subscriber pins is bounded in bytes for both: at most
+/// `queue_depth` (1000) small slots of 64 KiB (the socket path's 64 MiB
+/// budget), and `shared_memory_queue` (16) large samples.
+pub(crate) const SMALL_SAMPLE: usize = 64 << 10;
 
-/// The data and event services of the publisher at `address`.
-fn services(address: &str, create: bool, queue: usize) -> Result<Services, Unavailable> {
-    let node = node()?;
-    let data: ServiceName = format!("cortex/shm/{address}")
-        .as_str()
-        .try_into()
-        .map_err(unavailable("naming the service"))?;
-    let wake: ServiceName = format!("cortex/shm/{address}/wake")
-        .as_str()
-        .try_into()
-        .map_err(unavailable("naming the service"))?;
+/// A publisher's iceoryx2 services: the two data lanes (see
+/// [`SMALL_SAMPLE`]), the wake-up event, and the node they belong to
+/// (fields drop in order: the node last).
+pub(super) struct Services {
+    small: publish_subscribe::PortFactory<Ipc, [Line], ()>,
+    large: publish_subscribe::PortFactory<Ipc, [Line], ()>,
+    wake: event::PortFactory<Ipc>,
+    _node: Arc<Node<Ipc>>,
+}
+
+/// One data lane of the publisher at `address`, queueing `queue` samples
+/// per subscriber when created here (an opener takes what the creator
+/// chose).
+fn lane(
+    node: &Node<Ipc>,
+    name: &str,
+    create: bool,
+    queue: usize,
+) -> Result<publish_subscribe::PortFactory<Ipc, [Line], ()>, Unavailable> {
+    let name: ServiceName = name.try_into().map_err(unavailable("naming the service"))?;
     let builder = node
-        .service_builder(&data)
+        .service_builder(&name)
         .publish_subscribe::<[Line]>()
         .payload_alignment(
             Alignment::new(layout::FRAME_ALIGN)
@@ -157,21 +166,38 @@ fn services(address: &str, create: bool, queue: usize) -> Result<Services, Unava
         .subscriber_max_borrowed_samples(MAX_BORROWED)
         .history_size(0)
         .enable_safe_overflow(false);
-    // The queue size is the creator's to choose; an opener takes it as is.
-    let builder = if create {
-        builder.subscriber_max_buffer_size(queue.clamp(1, MAX_QUEUE))
-    } else {
+    if create {
         builder
-    };
-    let data = if create {
-        builder
+            .subscriber_max_buffer_size(queue.clamp(1, MAX_QUEUE))
             .open_or_create()
-            .map_err(unavailable("creating the shared-memory service"))?
+            .map_err(unavailable("creating the shared-memory service"))
     } else {
         builder
             .open()
-            .map_err(unavailable("opening the shared-memory service"))?
-    };
+            .map_err(unavailable("opening the shared-memory service"))
+    }
+}
+
+/// The services of the publisher at `address`: created (with queues of
+/// `small_queue` and `large_queue` samples) or opened.
+fn services(
+    address: &str,
+    create: bool,
+    small_queue: usize,
+    large_queue: usize,
+) -> Result<Services, Unavailable> {
+    let node = node()?;
+    let large = lane(&node, &format!("cortex/shm/{address}"), create, large_queue)?;
+    let small = lane(
+        &node,
+        &format!("cortex/shm/{address}/small"),
+        create,
+        small_queue,
+    )?;
+    let wake: ServiceName = format!("cortex/shm/{address}/wake")
+        .as_str()
+        .try_into()
+        .map_err(unavailable("naming the service"))?;
     let wake = node.service_builder(&wake).event();
     let wake = if create {
         wake.open_or_create()
@@ -180,7 +206,12 @@ fn services(address: &str, create: bool, queue: usize) -> Result<Services, Unava
         wake.open()
             .map_err(unavailable("opening the wake-up service"))?
     };
-    Ok((data, wake, node))
+    Ok(Services {
+        small,
+        large,
+        wake,
+        _node: node,
+    })
 }
 
 mod backing;

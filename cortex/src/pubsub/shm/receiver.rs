@@ -14,7 +14,10 @@ use iceoryx2::sample::Sample;
 use iceoryx2::service::ipc_threadsafe::Service as Ipc;
 use tokio::io::unix::AsyncFd;
 
-use super::{services, unavailable, Line, Services, Unavailable, MAX_BORROWED};
+use iceoryx2::service::port_factory::publish_subscribe;
+
+use super::{layout, services, unavailable, Line, Services, Unavailable, MAX_BORROWED};
+use crate::codec::Header;
 
 /// A borrowed sample: released (back to the publisher's pool) on drop.
 struct Held {
@@ -34,6 +37,15 @@ impl Drop for Held {
     }
 }
 
+/// The sequence number in a sample's header (0 when unreadable: such a
+/// sample goes first, and then fails to decode, counted).
+fn sequence(sample: &Bytes) -> u64 {
+    layout::frames(sample)
+        .ok()
+        .and_then(|frames| Header::from_bytes(frames.first()?).ok())
+        .map_or(0, |header| header.sequence)
+}
+
 /// The listener's descriptor, for tokio.
 struct WakeFd(RawFd);
 
@@ -48,7 +60,11 @@ impl AsRawFd for WakeFd {
 pub(crate) struct ShmReceiver {
     wake: AsyncFd<WakeFd>,
     listener: Listener<Ipc>,
-    subscriber: IoxSubscriber<Ipc, [Line], ()>,
+    /// The two lanes (small, large; see [`SMALL_SAMPLE`](super::SMALL_SAMPLE)).
+    lanes: [IoxSubscriber<Ipc, [Line], ()>; 2],
+    /// A sample taken from each lane but not yet returned: the lanes are
+    /// merged in the publisher's order (see [`try_recv`](Self::try_recv)).
+    ahead: [Option<Bytes>; 2],
     services: Services,
     borrowed: Arc<AtomicUsize>,
     /// Samples copied out because the application held too many.
@@ -71,20 +87,24 @@ impl ShmReceiver {
     /// `copied` counts samples copied out because the application held
     /// too many at once.
     pub(crate) fn open(address: &str, copied: Arc<AtomicU64>) -> Result<Self, Unavailable> {
-        let services = services(address, false, 0)?;
-        let subscriber = services
-            .0
-            .subscriber_builder()
-            .create()
-            .map_err(unavailable("creating the shared-memory subscriber"))?;
-        // Connect to the publisher now, before the socket subscription
-        // tells it this subscriber exists: a sample sent to a connection
-        // the subscriber has not opened yet would not reach it.
-        subscriber
-            .update_connections()
-            .map_err(unavailable("connecting to the shared-memory publisher"))?;
+        let services = services(address, false, 0, 0)?;
+        let lane = |factory: &publish_subscribe::PortFactory<Ipc, [Line], ()>| {
+            let subscriber = factory
+                .subscriber_builder()
+                .create()
+                .map_err(unavailable("creating the shared-memory subscriber"))?;
+            // Connect to the publisher now, before the socket subscription
+            // tells it this subscriber exists: a sample sent to a
+            // connection the subscriber has not opened yet would not reach
+            // it.
+            subscriber
+                .update_connections()
+                .map_err(unavailable("connecting to the shared-memory publisher"))?;
+            Ok::<_, Unavailable>(subscriber)
+        };
+        let lanes = [lane(&services.small)?, lane(&services.large)?];
         let listener = services
-            .1
+            .wake
             .listener_builder()
             .create()
             .map_err(unavailable("creating the wake-up listener"))?;
@@ -103,7 +123,8 @@ impl ShmReceiver {
         Ok(ShmReceiver {
             wake,
             listener,
-            subscriber,
+            lanes,
+            ahead: [None, None],
             services,
             borrowed: Arc::new(AtomicUsize::new(0)),
             copied,
@@ -113,12 +134,48 @@ impl ShmReceiver {
     /// Whether the service still has its publisher (false after the
     /// publisher exited or crashed: the subscriber should reopen).
     pub(crate) fn has_publisher(&self) -> bool {
-        self.services.0.dynamic_config().number_of_publishers() > 0
+        self.services.large.dynamic_config().number_of_publishers() > 0
     }
 
-    /// A sample waiting now, if any (no system call when one is queued).
+    /// The next sample waiting now, if any (no system call when one is
+    /// queued), in the order the publisher sent them.
+    ///
+    /// The publisher sends one message at a time, each fully queued in its
+    /// lane before the next, so a sample is next once the *other* lane has
+    /// been looked at after it arrived: anything sent earlier would be
+    /// there by then. When both lanes have one, the lower sequence goes
+    /// first.
     pub(crate) fn try_recv(&mut self) -> std::io::Result<Option<Bytes>> {
-        let sample = match self.subscriber.receive() {
+        self.fill(0)?;
+        self.fill(1)?;
+        match (self.ahead[0].is_some(), self.ahead[1].is_some()) {
+            (false, false) => return Ok(None),
+            // Look again at the empty lane, now that the other one's
+            // sample is known to have arrived.
+            (true, false) => self.fill(1)?,
+            (false, true) => self.fill(0)?,
+            (true, true) => {}
+        }
+        let first = match (&self.ahead[0], &self.ahead[1]) {
+            (Some(small), Some(large)) => usize::from(sequence(large) < sequence(small)),
+            (Some(_), None) => 0,
+            _ => 1,
+        };
+        Ok(self.ahead[first].take())
+    }
+
+    /// Takes the next sample of lane `lane` into `ahead`, if it is empty.
+    fn fill(&mut self, lane: usize) -> std::io::Result<()> {
+        if self.ahead[lane].is_none() {
+            self.ahead[lane] = self.receive(lane)?;
+        }
+        Ok(())
+    }
+
+    /// The next sample of one lane, borrowed or (past the borrow limit)
+    /// copied out.
+    fn receive(&self, lane: usize) -> std::io::Result<Option<Bytes>> {
+        let sample = match self.lanes[lane].receive() {
             Ok(Some(sample)) => sample,
             Ok(None) => return Ok(None),
             Err(ReceiveError::ExceedsMaxBorrows) => {

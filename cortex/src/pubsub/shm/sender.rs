@@ -12,11 +12,14 @@ use iceoryx2::sample_mut_uninit::SampleMutUninit;
 use iceoryx2::service::ipc_threadsafe::Service as Ipc;
 
 use super::backing::Backed;
-use super::{flat_mut, layout, services, unavailable, Line, Services, Unavailable};
+use super::{flat_mut, layout, services, unavailable, Line, Services, Unavailable, SMALL_SAMPLE};
 
 /// A publisher's shared-memory side.
 pub(crate) struct ShmSender {
-    publisher: IoxPublisher<Ipc, [Line], ()>,
+    /// Samples up to [`SMALL_SAMPLE`].
+    small: IoxPublisher<Ipc, [Line], ()>,
+    /// Larger samples.
+    large: IoxPublisher<Ipc, [Line], ()>,
     notifier: Notifier<Ipc>,
     /// Loans out now (see [`MAX_LOANS`]).
     loans: Arc<AtomicUsize>,
@@ -44,30 +47,54 @@ impl From<String> for SendFailed {
 
 impl ShmSender {
     /// The shared-memory side of the publisher at `address`, queueing up
-    /// to `queue` messages per subscriber (at most [`MAX_QUEUE`]).
-    pub(crate) fn create(address: &str, queue: usize) -> Result<Self, Unavailable> {
-        let services = services(address, true, queue)?;
-        let publisher = services
-            .0
+    /// to `small_queue` small and `large_queue` large samples per
+    /// subscriber (see [`SMALL_SAMPLE`]; each at most [`MAX_QUEUE`](super::MAX_QUEUE)).
+    pub(crate) fn create(
+        address: &str,
+        small_queue: usize,
+        large_queue: usize,
+    ) -> Result<Self, Unavailable> {
+        let services = services(address, true, small_queue, large_queue)?;
+        let small = services
+            .small
             .publisher_builder()
-            .initial_max_slice_len((64 << 10) / layout::FRAME_ALIGN)
+            .initial_max_slice_len(SMALL_SAMPLE / layout::FRAME_ALIGN)
+            .allocation_strategy(AllocationStrategy::Static)
+            .max_loaned_samples(MAX_LOANS + 1)
+            .backpressure_strategy(BackpressureStrategy::DiscardData)
+            .create()
+            .map_err(unavailable("creating the shared-memory publisher"))?;
+        let large = services
+            .large
+            .publisher_builder()
+            .initial_max_slice_len(2 * SMALL_SAMPLE / layout::FRAME_ALIGN)
             .allocation_strategy(AllocationStrategy::PowerOfTwo)
             .max_loaned_samples(MAX_LOANS + 1)
             .backpressure_strategy(BackpressureStrategy::DiscardData)
             .create()
             .map_err(unavailable("creating the shared-memory publisher"))?;
         let notifier = services
-            .1
+            .wake
             .notifier_builder()
             .create()
             .map_err(unavailable("creating the wake-up notifier"))?;
         Ok(ShmSender {
-            publisher,
+            small,
+            large,
             notifier,
             loans: Arc::new(AtomicUsize::new(0)),
             backed: Mutex::default(),
             _services: services,
         })
+    }
+
+    /// The lane for a sample of `total` bytes.
+    fn lane(&self, total: usize) -> &IoxPublisher<Ipc, [Line], ()> {
+        if total <= SMALL_SAMPLE {
+            &self.small
+        } else {
+            &self.large
+        }
     }
 
     /// Makes sure pages back `payload` (a loaned sample) before anything
@@ -83,8 +110,10 @@ impl ShmSender {
     /// the next sample reaches them (called when a shared-memory
     /// subscription arrives on the socket).
     pub(crate) fn connect_new_subscribers(&self) {
-        if let Err(e) = self.publisher.update_connections() {
-            tracing::debug!(error = ?e, "could not connect new shared-memory subscribers yet");
+        for lane in [&self.small, &self.large] {
+            if let Err(e) = lane.update_connections() {
+                tracing::debug!(error = ?e, "could not connect new shared-memory subscribers yet");
+            }
         }
         if let Err(e) = self.notifier.update_connections() {
             tracing::debug!(error = ?e, "could not connect new wake-up listeners yet");
@@ -99,7 +128,7 @@ impl ShmSender {
         let (offsets, total) = layout::plan(&lengths)
             .ok_or_else(|| SendFailed("the message is too large to lay out".into()))?;
         let mut sample = self
-            .publisher
+            .lane(total)
             .loan_slice_uninit(total / layout::FRAME_ALIGN)
             .map_err(|e| {
                 SendFailed(format!("no shared memory for a {total}-byte sample: {e:?}"))
@@ -211,7 +240,7 @@ impl ShmSender {
             return Err(SendFailed("the array is too large".into()));
         };
         let mut sample = match self
-            .publisher
+            .lane(total)
             .loan_slice_uninit(total / layout::FRAME_ALIGN)
         {
             Ok(sample) => sample,

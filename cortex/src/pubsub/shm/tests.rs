@@ -30,7 +30,7 @@ fn flat_mut_covers_every_byte_of_the_lines_in_order() {
 #[tokio::test]
 async fn a_sample_reserves_its_size_not_64_times_it() {
     let address = address("reserve");
-    let sender = ShmSender::create(&address, 16).expect("sender");
+    let sender = ShmSender::create(&address, 16, 16).expect("sender");
     let _receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
     sender.connect_new_subscribers();
     sender.send(&[&[1; 100], &[2; 1 << 20]]).expect("sent");
@@ -53,7 +53,7 @@ async fn a_sample_reserves_its_size_not_64_times_it() {
 #[tokio::test]
 async fn the_first_sample_reaches_a_subscriber_that_connected_before_it() {
     let address = address("first");
-    let sender = ShmSender::create(&address, 16).expect("sender");
+    let sender = ShmSender::create(&address, 16, 16).expect("sender");
     let mut receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
     sender.connect_new_subscribers();
     sender
@@ -72,7 +72,7 @@ async fn the_first_sample_reaches_a_subscriber_that_connected_before_it() {
 #[tokio::test]
 async fn two_receivers_each_get_every_sample_in_order() {
     let address = format!("ipc:///tmp/cortex-shm-test-{}-two.sock", std::process::id());
-    let sender = ShmSender::create(&address, 16).expect("sender");
+    let sender = ShmSender::create(&address, 16, 16).expect("sender");
     let mut fast = ShmReceiver::open(&address, Arc::default()).expect("fast");
     sender.connect_new_subscribers();
     let _slow = ShmReceiver::open(&address, Arc::default()).expect("slow");
@@ -94,15 +94,82 @@ async fn a_restarted_publisher_reaches_an_existing_subscriber() {
         "ipc:///tmp/cortex-shm-test-{}-restart.sock",
         std::process::id()
     );
-    let first = ShmSender::create(&address, 16).expect("sender");
+    let first = ShmSender::create(&address, 16, 16).expect("sender");
     let mut receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
     first.connect_new_subscribers();
     first.send(&[&[1]]).expect("send");
     assert!(receiver.try_recv().expect("receive").is_some());
     drop(first);
-    let second = ShmSender::create(&address, 16).expect("second sender");
+    let second = ShmSender::create(&address, 16, 16).expect("second sender");
     second.connect_new_subscribers();
     let reached = second.send(&[&[2]]).expect("send");
     let got = tokio::time::timeout(std::time::Duration::from_secs(2), receiver.recv()).await;
     assert!(got.is_ok(), "reached {reached}");
+}
+
+#[tokio::test]
+async fn small_and_large_samples_arrive_in_the_order_sent() {
+    let address = address("lanes");
+    let sender = ShmSender::create(&address, 1000, 16).expect("sender");
+    let mut receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
+    sender.connect_new_subscribers();
+    let big = vec![7u8; SMALL_SAMPLE];
+    // Sizes alternate irregularly between the lanes; received in batches
+    // of up to 3 (the borrow limit) so both lanes have samples waiting.
+    let sizes: Vec<usize> = (0..60u64)
+        .map(|i| {
+            if i % 3 == 1 || i % 7 == 0 {
+                big.len()
+            } else {
+                10
+            }
+        })
+        .collect();
+    let mut got = Vec::new();
+    for chunk in sizes.chunks(3).enumerate() {
+        let (c, chunk) = chunk;
+        for (j, &size) in chunk.iter().enumerate() {
+            let sequence = (c * 3 + j) as u64;
+            let header = crate::codec::Header::now(1, sequence).to_bytes();
+            sender
+                .send(&[&header, b"meta", &big[..size]])
+                .expect("send");
+        }
+        while let Some(sample) = receiver.try_recv().expect("receive") {
+            let frames = layout::frames(&sample).expect("frames");
+            let header = crate::codec::Header::from_bytes(&frames[0]).expect("header");
+            assert_eq!(frames[2].len(), sizes[header.sequence as usize]);
+            got.push(header.sequence);
+        }
+    }
+    assert_eq!(got, (0..60).collect::<Vec<u64>>());
+}
+
+#[tokio::test]
+async fn a_stalled_receiver_queues_a_thousand_small_samples_and_sixteen_large() {
+    let address = address("depths");
+    let sender = ShmSender::create(&address, 1000, 16).expect("sender");
+    let mut receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
+    sender.connect_new_subscribers();
+    let reached = |size: usize, n: usize| {
+        (0..n)
+            .map(|_| sender.send(&[&vec![1u8; size]]).expect("send"))
+            .sum::<usize>()
+    };
+    assert_eq!(
+        reached(100, 1200),
+        1000,
+        "small: 1000 queued, 200 overflowed"
+    );
+    assert_eq!(
+        reached(SMALL_SAMPLE, 20),
+        16,
+        "large: 16 queued, 4 overflowed"
+    );
+    let mut n = 0;
+    while let Some(sample) = receiver.try_recv().expect("receive") {
+        drop(sample);
+        n += 1;
+    }
+    assert_eq!(n, 1016);
 }
