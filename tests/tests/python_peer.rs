@@ -1,7 +1,8 @@
 //! A Python peer (`tests/python/peer.py`, behaving on the wire as the Python
 //! cortex does) and cortex exchange every standard message and two
 //! user-defined messages (one with an array), in both directions, through a
-//! cortex daemon and through a Python-style daemon.
+//! cortex daemon and through a Python-style daemon; and a topic with a
+//! Python, a tcp and a shared-memory subscriber at once.
 //!
 //! The samples are the Python cortex's own frames (`message_frames.json`)
 //! plus a `ListMessage` the peer encodes itself. The Python subscriber
@@ -415,4 +416,83 @@ async fn a_strict_python_subscriber_refuses_another_fingerprint() {
         text.contains("MessageFingerprintError") && text.contains("0x0000000000000042"),
         "{text}"
     );
+}
+
+/// One topic, three kinds of subscriber at once: the Python peer (socket
+/// frames, strict fingerprint), a cortex subscriber standing for another
+/// host (shared memory off, over tcp), and a local cortex subscriber on
+/// shared memory. The publisher is on tcp, so all three connect to one
+/// endpoint; each gets the same image, the local one without a copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_tcp_and_shared_memory_subscribers_on_one_topic_get_identical_data() {
+    if !python_ready() {
+        return;
+    }
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let (samples_path, samples) = samples(&env);
+    let index = samples
+        .iter()
+        .position(|s| s.class == "ImageMessage")
+        .expect("an ImageMessage sample");
+    let expected =
+        ImageMessage::decode_body(&samples[index].frames[1], &samples[index].frames[2..]).unwrap();
+    let topic = "/mixed/camera";
+
+    let camera = Node::new(env.node_config("camera").tcp("127.0.0.1", "127.0.0.1"))
+        .await
+        .unwrap();
+    let publisher = camera.publisher::<ImageMessage>(topic).await.unwrap();
+    assert!(publisher.address().starts_with("tcp://127.0.0.1:"));
+    let local = Node::new(env.node_config("local")).await.unwrap();
+    let mut shm = local.subscriber::<ImageMessage>(topic).await.unwrap();
+    assert!(
+        shm.uses_shared_memory(),
+        "the local subscriber takes shared memory"
+    );
+    let remote = Node::new(env.node_config("remote").shared_memory(false))
+        .await
+        .unwrap();
+    let mut tcp = remote.subscriber::<ImageMessage>(topic).await.unwrap();
+    assert!(!tcp.uses_shared_memory());
+    let vectors = interop_dir();
+    let pair = format!("{topic}={index}");
+    let mut py = Peer::spawn(&[
+        "sub",
+        &env.discovery,
+        path_str(&vectors),
+        path_str(&samples_path),
+        &pair,
+    ]);
+    assert_eq!(py.first_line().await, "ready");
+    let output = py.lines();
+    publisher.wait_for_subscribers(3, BOUND).await.unwrap();
+    assert_eq!(publisher.stats().shared_memory_subscribers, 1);
+    assert!(publisher.publish(&expected).unwrap());
+
+    let (a, ha) = tokio::time::timeout(BOUND, shm.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let (b, hb) = tokio::time::timeout(BOUND, tcp.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a, expected, "shared memory");
+    assert_eq!(b, expected, "tcp");
+    assert!(
+        a.data.is_borrowed(),
+        "the local subscriber's array borrows the sample"
+    );
+    assert_eq!((ha.sequence, hb.sequence), (0, 0));
+    py.exit_ok().await;
+    let lines = output.await.unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let got: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(got["fingerprint_ok"], true, "{got}");
+    assert_eq!(got["sequence"], 0, "{got}");
+    assert_eq!(got["equal"], true, "Python decoded {}", got["values"]);
+    for node in [camera, local, remote] {
+        node.close().await;
+    }
 }
