@@ -505,12 +505,84 @@ async fn no_dead_nodes_left() {
     assert_eq!(dead, 0, "no dead node's resources left behind");
 }
 
+/// cortex's iceoryx2 settings for this user (`pubsub::shm::realm`): its
+/// own directory and file prefix.
+fn realm_config() -> iceoryx2::prelude::Config {
+    use iceoryx2::prelude::{Config, FileName, Path, SemanticString};
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let mut config = Config::global_config().clone();
+    let root = format!("/tmp/cortex-shm-{uid}");
+    config
+        .global
+        .set_root_path(&Path::new(root.as_bytes()).unwrap());
+    config.global.prefix = FileName::new(format!("cx{uid}_").as_bytes()).unwrap();
+    config
+}
+
+/// The service name cortex gives the publisher at `address`: keyed with
+/// this user's secret, so another user cannot compute it.
+fn service_name(address: &str) -> String {
+    use sha2::{Digest, Sha256};
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let key = std::fs::read(format!("/tmp/cortex-shm-{uid}/key")).expect("the user's key");
+    assert_eq!(key.len(), 32);
+    let digest = Sha256::new()
+        .chain_update(&key)
+        .chain_update(address.as_bytes())
+        .finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("cortex/shm/{hex}")
+}
+
+#[tokio::test]
+async fn service_names_are_keyed_and_the_key_and_directory_are_private() {
+    use iceoryx2::prelude::{NodeBuilder, ServiceName};
+    use iceoryx2::service::ipc_threadsafe::Service;
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let (node, publisher, _subscriber) = shm_pair::<Image>(&env, "/keyed").await;
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let dir = std::fs::symlink_metadata(format!("/tmp/cortex-shm-{uid}")).unwrap();
+    assert_eq!((dir.uid(), dir.mode() & 0o777), (uid, 0o700));
+    let key = std::fs::metadata(format!("/tmp/cortex-shm-{uid}/key")).unwrap();
+    assert_eq!((key.uid(), key.mode() & 0o777, key.len()), (uid, 0o600, 32));
+    let probe = NodeBuilder::new()
+        .config(&realm_config())
+        .create::<Service>()
+        .unwrap();
+    let exists = |name: String| {
+        let name: ServiceName = name.as_str().try_into().unwrap();
+        <Service as iceoryx2::service::Service>::does_exist(
+            &name,
+            &realm_config(),
+            iceoryx2::prelude::MessagingPattern::PublishSubscribe,
+        )
+        .unwrap()
+    };
+    assert!(exists(service_name(publisher.address())), "the keyed name");
+    assert!(
+        !exists(format!("cortex/shm/{}", publisher.address())),
+        "not a name derived from the address alone"
+    );
+    // No file of cortex's in /dev/shm names the address or the topic.
+    for entry in std::fs::read_dir("/dev/shm").unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(!name.contains("keyed"), "{name}");
+    }
+    drop(probe);
+    node.close().await;
+}
+
 /// Processes that died without removing their shared-memory resources.
 fn dead_nodes() -> usize {
-    use iceoryx2::prelude::{CallbackProgression, Config, Node, NodeState};
+    use iceoryx2::prelude::{CallbackProgression, Node, NodeState};
     use iceoryx2::service::ipc_threadsafe::Service;
     let mut dead = 0;
-    Node::<Service>::list(Config::global_config(), |state| {
+    Node::<Service>::list(&realm_config(), |state| {
         if matches!(state, NodeState::Dead(_)) {
             dead += 1;
         }
@@ -537,8 +609,14 @@ async fn where_shared_memory_cannot_be_set_up_the_publisher_says_why_and_everyon
             .join(cortex::pubsub::socket_file_name("fb", "/fallback"))
             .display()
     );
-    let squatter = NodeBuilder::new().create::<Service>().unwrap();
-    let name: ServiceName = format!("cortex/shm/{address}").as_str().try_into().unwrap();
+    let squatter = NodeBuilder::new()
+        .config(&realm_config())
+        .create::<Service>()
+        .unwrap();
+    // (Only a process of the same user can compute the name: it is keyed
+    // with the user's secret, see `service_names_are_keyed_…`.)
+    let _first = Node::new(env.node_config("key")).await.unwrap(); // makes the key
+    let name: ServiceName = service_name(&address).as_str().try_into().unwrap();
     let _taken = squatter
         .service_builder(&name)
         .publish_subscribe::<u64>()

@@ -35,7 +35,11 @@ impl From<String> for SendFailed {
 pub(crate) enum ShmSender {}
 
 impl ShmSender {
-    pub(crate) fn create(_address: &str, _queue: usize) -> Result<Self, Unavailable> {
+    pub(crate) fn create(
+        _address: &str,
+        _small_queue: usize,
+        _large_queue: usize,
+    ) -> Result<Self, Unavailable> {
         Err(Unavailable)
     }
     pub(crate) fn connect_new_subscribers(&self) {

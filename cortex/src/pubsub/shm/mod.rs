@@ -24,6 +24,8 @@ use iceoryx2::prelude::*;
 use iceoryx2::service::ipc_threadsafe::Service as Ipc;
 use iceoryx2::service::port_factory::{event, publish_subscribe};
 
+use realm::realm;
+
 /// Most shared-memory subscribers of one publisher; more use the socket
 /// path (each such subscriber logs why at debug level).
 pub(crate) const MAX_SUBSCRIBERS: usize = 4;
@@ -48,7 +50,7 @@ pub(crate) fn shm_topic(topic: &str) -> Vec<u8> {
 }
 
 /// Why the shared-memory path is not used for a topic (logged).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{what}: {detail}")]
 pub(crate) struct Unavailable {
     what: &'static str,
@@ -77,6 +79,7 @@ fn node() -> Result<Arc<Node<Ipc>>, Unavailable> {
     // through `tracing`. IOX2_LOG_LEVEL=debug brings its logs back.
     set_log_level_from_env_or(LogLevel::Fatal);
     let node = NodeBuilder::new()
+        .config(&realm()?.config)
         .signal_handling_mode(SignalHandlingMode::Disabled)
         .create::<Ipc>()
         .map_err(unavailable("creating the iceoryx2 node"))?;
@@ -92,8 +95,11 @@ fn node() -> Result<Arc<Node<Ipc>>, Unavailable> {
 /// whenever a shared-memory subscriber leaves a publisher (it may have
 /// been killed).
 pub(crate) fn remove_dead() {
+    let Ok(realm) = realm() else {
+        return;
+    };
     let mut removed = 0;
-    let _ = Node::<Ipc>::list(Config::global_config(), |state| {
+    let _ = Node::<Ipc>::list(&realm.config, |state| {
         if let NodeState::Dead(view) = state {
             if view.try_remove_stale_resources().is_ok() {
                 removed += 1;
@@ -187,14 +193,10 @@ fn services(
     large_queue: usize,
 ) -> Result<Services, Unavailable> {
     let node = node()?;
-    let large = lane(&node, &format!("cortex/shm/{address}"), create, large_queue)?;
-    let small = lane(
-        &node,
-        &format!("cortex/shm/{address}/small"),
-        create,
-        small_queue,
-    )?;
-    let wake: ServiceName = format!("cortex/shm/{address}/wake")
+    let base = realm()?.service_base(address);
+    let large = lane(&node, &base, create, large_queue)?;
+    let small = lane(&node, &format!("{base}/small"), create, small_queue)?;
+    let wake: ServiceName = format!("{base}/wake")
         .as_str()
         .try_into()
         .map_err(unavailable("naming the service"))?;
@@ -215,6 +217,7 @@ fn services(
 }
 
 mod backing;
+mod realm;
 mod receiver;
 mod sender;
 #[cfg(test)]
