@@ -277,7 +277,7 @@ impl<T: Message> Publisher<T> {
             }
         } else {
             if options.shared_memory {
-                tracing::warn!(topic, "shared memory not used: OnFullQueue::RefuseForAll needs every queue to refuse together, which only the socket path can do");
+                tracing::info!(topic, "shared memory not used: OnFullQueue::RefuseForAll needs every queue to refuse together, which only the socket path can do");
             }
             None
         };

@@ -12,9 +12,8 @@ use iceoryx2::port::ReceiveError;
 use iceoryx2::prelude::*;
 use iceoryx2::sample::Sample;
 use iceoryx2::service::ipc_threadsafe::Service as Ipc;
-use tokio::io::unix::AsyncFd;
-
 use iceoryx2::service::port_factory::publish_subscribe;
+use tokio::io::unix::AsyncFd;
 
 use super::{layout, services, unavailable, Line, Services, Unavailable, MAX_BORROWED};
 use crate::codec::Header;

@@ -33,8 +33,9 @@ impl std::fmt::Debug for ShmSender {
     }
 }
 
-/// Why a message did not go into shared memory (the publisher counts it
-/// and sends the message over the socket path instead).
+/// Why a message did not go into shared memory (the publisher counts it in
+/// `shared_memory_failures` and logs it; its shared-memory subscribers
+/// miss the message and count the gap).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct SendFailed(pub(super) String);
