@@ -231,6 +231,38 @@ async fn a_full_queue_is_an_overflow_at_the_publisher_and_a_gap_at_the_subscribe
 }
 
 #[tokio::test]
+async fn a_ninth_local_subscriber_uses_the_socket_and_says_why() {
+    let (log, _logging) = Log::capture();
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let node = Node::new(env.node_config("nine")).await.unwrap();
+    let publisher = node.publisher::<Image>("/nine").await.unwrap();
+    let mut subscribers = Vec::new();
+    for _ in 0..9 {
+        subscribers.push(node.subscriber::<Image>("/nine").await.unwrap());
+    }
+    publisher.wait_for_subscribers(9, T).await.unwrap();
+    let on_shm = subscribers
+        .iter()
+        .filter(|s| s.uses_shared_memory())
+        .count();
+    assert_eq!(on_shm, 8, "eight slots per publisher");
+    assert_eq!(publisher.stats().shared_memory_subscribers, 8);
+    let sent = image(200_000, 9);
+    publisher.publish(&sent).unwrap();
+    for s in &mut subscribers {
+        assert_eq!(recv(s).await, sent);
+    }
+    let text = log.text();
+    assert!(
+        text.contains("every shared-memory slot of this publisher is taken")
+            && text.contains("/nine"),
+        "the ninth says why, at info level: {text}"
+    );
+    node.close().await;
+}
+
+#[tokio::test]
 async fn small_messages_queue_as_deep_as_on_the_socket() {
     let env = TestEnv::new();
     let _daemon = env.start_daemon().await;

@@ -19,6 +19,13 @@ pub(crate) fn remove_dead() {}
 #[error("cortex was built without shared memory (the `shm` feature, Linux only)")]
 pub(crate) struct Unavailable;
 
+impl Unavailable {
+    /// Never: there are no shared-memory slots.
+    pub(crate) fn slots_taken(&self) -> bool {
+        false
+    }
+}
+
 /// Never built.
 #[derive(Debug, thiserror::Error)]
 #[error("shared memory is not built in")]

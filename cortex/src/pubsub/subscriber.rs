@@ -561,6 +561,10 @@ fn open_shm(
             );
             None
         }
+        Err(reason) if reason.slots_taken() => {
+            tracing::info!(topic, address, %reason, "no shared memory for this subscriber; using the socket");
+            None
+        }
         Err(reason) => {
             tracing::debug!(topic, address, %reason, "no shared memory for this publisher; using the socket");
             None

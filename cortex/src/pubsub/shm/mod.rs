@@ -27,8 +27,8 @@ use iceoryx2::service::port_factory::{event, publish_subscribe};
 use realm::realm;
 
 /// Most shared-memory subscribers of one publisher; more use the socket
-/// path (each such subscriber logs why at debug level).
-pub(crate) const MAX_SUBSCRIBERS: usize = 4;
+/// path (each such subscriber logs why, at info level).
+pub(crate) const MAX_SUBSCRIBERS: usize = 8;
 /// Most samples queued per subscriber in either lane (see
 /// [`SMALL_SAMPLE`]). A full queue makes that subscriber miss new
 /// messages, as on the socket path: the publisher counts an overflow, the
@@ -55,6 +55,18 @@ pub(crate) fn shm_topic(topic: &str) -> Vec<u8> {
 pub(crate) struct Unavailable {
     what: &'static str,
     detail: String,
+}
+
+/// What a subscriber's [`Unavailable`] says when the publisher already
+/// has [`MAX_SUBSCRIBERS`] shared-memory subscribers.
+const SLOTS_TAKEN: &str = "every shared-memory slot of this publisher is taken";
+
+impl Unavailable {
+    /// Whether the publisher has its maximum of shared-memory subscribers
+    /// (worth telling the user: the others are on shared memory).
+    pub(crate) fn slots_taken(&self) -> bool {
+        self.what == SLOTS_TAKEN
+    }
 }
 
 fn unavailable<E: std::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> Unavailable {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use iceoryx2::port::listener::Listener;
-use iceoryx2::port::subscriber::Subscriber as IoxSubscriber;
+use iceoryx2::port::subscriber::{Subscriber as IoxSubscriber, SubscriberCreateError};
 use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::port::ReceiveError;
 use iceoryx2::prelude::*;
@@ -15,7 +15,10 @@ use iceoryx2::service::ipc_threadsafe::Service as Ipc;
 use iceoryx2::service::port_factory::publish_subscribe;
 use tokio::io::unix::AsyncFd;
 
-use super::{layout, services, unavailable, Line, Services, Unavailable, MAX_BORROWED};
+use super::{
+    layout, services, unavailable, Line, Services, Unavailable, MAX_BORROWED, MAX_SUBSCRIBERS,
+    SLOTS_TAKEN,
+};
 use crate::codec::Header;
 
 /// A borrowed sample: released (back to the publisher's pool) on drop.
@@ -88,10 +91,13 @@ impl ShmReceiver {
     pub(crate) fn open(address: &str, copied: Arc<AtomicU64>) -> Result<Self, Unavailable> {
         let services = services(address, false, 0, 0)?;
         let lane = |factory: &publish_subscribe::PortFactory<Ipc, [Line], ()>| {
-            let subscriber = factory
-                .subscriber_builder()
-                .create()
-                .map_err(unavailable("creating the shared-memory subscriber"))?;
+            let subscriber = factory.subscriber_builder().create().map_err(|e| match e {
+                SubscriberCreateError::ExceedsMaxSupportedSubscribers => Unavailable {
+                    what: SLOTS_TAKEN,
+                    detail: format!("{MAX_SUBSCRIBERS} per publisher"),
+                },
+                other => unavailable("creating the shared-memory subscriber")(other),
+            })?;
             // Connect to the publisher now, before the socket subscription
             // tells it this subscriber exists: a sample sent to a
             // connection the subscriber has not opened yet would not reach
