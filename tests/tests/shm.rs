@@ -77,9 +77,16 @@ async fn recv<M: Message>(s: &mut Subscriber<M>) -> M {
 }
 
 async fn shm_pair<M: Message>(env: &TestEnv, topic: &str) -> (Node, Publisher<M>, Subscriber<M>) {
-    let node = Node::new(env.node_config("shm").shared_memory(true))
-        .await
-        .unwrap();
+    shm_pair_with(env.node_config("shm").shared_memory(true), topic).await
+}
+
+/// A node made with `config`, a publisher and a subscriber of `topic` on
+/// it, connected through shared memory.
+async fn shm_pair_with<M: Message>(
+    config: NodeConfig,
+    topic: &str,
+) -> (Node, Publisher<M>, Subscriber<M>) {
+    let node = Node::new(config).await.unwrap();
     let publisher = node.publisher::<M>(topic).await.unwrap();
     let subscriber = node.subscriber::<M>(topic).await.unwrap();
     publisher.wait_for_subscribers(1, T).await.unwrap();
@@ -208,11 +215,7 @@ async fn a_full_queue_is_an_overflow_at_the_publisher_and_a_gap_at_the_subscribe
     let _daemon = env.start_daemon().await;
     let mut config = env.node_config("q").shared_memory(true);
     config.publisher.shared_memory_queue = 4;
-    let node = Node::new(config).await.unwrap();
-    let publisher = node.publisher::<Image>("/q").await.unwrap();
-    let mut subscriber = node.subscriber::<Image>("/q").await.unwrap();
-    publisher.wait_for_subscribers(1, T).await.unwrap();
-    assert!(subscriber.uses_shared_memory());
+    let (node, publisher, mut subscriber) = shm_pair_with::<Image>(config, "/q").await;
     // Ten large messages (over 64 KiB) while the subscriber does not
     // read: four fit.
     for k in 0..10 {
@@ -268,11 +271,7 @@ async fn small_messages_queue_as_deep_as_on_the_socket() {
     let _daemon = env.start_daemon().await;
     let mut config = env.node_config("deep").shared_memory(true);
     config.publisher.queue_depth = 300;
-    let node = Node::new(config).await.unwrap();
-    let publisher = node.publisher::<Image>("/deep").await.unwrap();
-    let mut subscriber = node.subscriber::<Image>("/deep").await.unwrap();
-    publisher.wait_for_subscribers(1, T).await.unwrap();
-    assert!(subscriber.uses_shared_memory());
+    let (node, publisher, mut subscriber) = shm_pair_with::<Image>(config, "/deep").await;
     // A burst of 400 small messages and 40 large ones interleaved, unread:
     // 300 small ones fit (queue_depth), 16 large ones (shared_memory_queue).
     for k in 0..440 {

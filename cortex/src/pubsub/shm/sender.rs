@@ -10,6 +10,7 @@ use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::prelude::*;
 use iceoryx2::sample_mut_uninit::SampleMutUninit;
 use iceoryx2::service::ipc_threadsafe::Service as Ipc;
+use iceoryx2::service::port_factory::publish_subscribe;
 
 use super::backing::Backed;
 use super::{flat_mut, layout, services, unavailable, Line, Services, Unavailable, SMALL_SAMPLE};
@@ -31,6 +32,23 @@ impl std::fmt::Debug for ShmSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShmSender").finish_non_exhaustive()
     }
+}
+
+/// The publisher port of one lane: samples of `slot` bytes at first,
+/// `MAX_LOANS` lent plus one for messages sent by copy, and a full queue
+/// skips its subscriber (counted) rather than blocking.
+fn lane_publisher(
+    lane: &publish_subscribe::PortFactory<Ipc, [Line], ()>,
+    slot: usize,
+    strategy: AllocationStrategy,
+) -> Result<IoxPublisher<Ipc, [Line], ()>, Unavailable> {
+    lane.publisher_builder()
+        .initial_max_slice_len(slot / layout::FRAME_ALIGN)
+        .allocation_strategy(strategy)
+        .max_loaned_samples(MAX_LOANS + 1)
+        .backpressure_strategy(BackpressureStrategy::DiscardData)
+        .create()
+        .map_err(unavailable("creating the shared-memory publisher"))
 }
 
 /// Why a message did not go into shared memory (the publisher counts it in
@@ -56,24 +74,13 @@ impl ShmSender {
         large_queue: usize,
     ) -> Result<Self, Unavailable> {
         let services = services(address, true, small_queue, large_queue)?;
-        let small = services
-            .small
-            .publisher_builder()
-            .initial_max_slice_len(SMALL_SAMPLE / layout::FRAME_ALIGN)
-            .allocation_strategy(AllocationStrategy::Static)
-            .max_loaned_samples(MAX_LOANS + 1)
-            .backpressure_strategy(BackpressureStrategy::DiscardData)
-            .create()
-            .map_err(unavailable("creating the shared-memory publisher"))?;
-        let large = services
-            .large
-            .publisher_builder()
-            .initial_max_slice_len(2 * SMALL_SAMPLE / layout::FRAME_ALIGN)
-            .allocation_strategy(AllocationStrategy::PowerOfTwo)
-            .max_loaned_samples(MAX_LOANS + 1)
-            .backpressure_strategy(BackpressureStrategy::DiscardData)
-            .create()
-            .map_err(unavailable("creating the shared-memory publisher"))?;
+        let small = lane_publisher(&services.small, SMALL_SAMPLE, AllocationStrategy::Static)?;
+        // Grows (by powers of two) to the largest message published.
+        let large = lane_publisher(
+            &services.large,
+            2 * SMALL_SAMPLE,
+            AllocationStrategy::PowerOfTwo,
+        )?;
         let notifier = services
             .wake
             .notifier_builder()

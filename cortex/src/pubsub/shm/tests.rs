@@ -13,6 +13,15 @@ fn address(name: &str) -> String {
     )
 }
 
+/// A sender at `address` (queues of `small` and `large` samples) and one
+/// receiver connected to it.
+fn pair(address: &str, small: usize, large: usize) -> (ShmSender, ShmReceiver) {
+    let sender = ShmSender::create(address, small, large).expect("sender");
+    let receiver = ShmReceiver::open(address, Arc::default()).expect("receiver");
+    sender.connect_new_subscribers();
+    (sender, receiver)
+}
+
 #[test]
 fn flat_mut_covers_every_byte_of_the_lines_in_order() {
     let mut lines = [MaybeUninit::<Line>::uninit(); 3];
@@ -30,9 +39,7 @@ fn flat_mut_covers_every_byte_of_the_lines_in_order() {
 #[tokio::test]
 async fn a_sample_reserves_its_size_not_64_times_it() {
     let address = address("reserve");
-    let sender = ShmSender::create(&address, 16, 16).expect("sender");
-    let _receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
-    sender.connect_new_subscribers();
+    let (sender, _receiver) = pair(&address, 16, 16);
     sender.send(&[&[1; 100], &[2; 1 << 20]]).expect("sent");
     // The pool holds under a hundred samples of at most 2 MiB now;
     // with one byte per 64-byte element it would map over 10 GiB.
@@ -53,9 +60,7 @@ async fn a_sample_reserves_its_size_not_64_times_it() {
 #[tokio::test]
 async fn the_first_sample_reaches_a_subscriber_that_connected_before_it() {
     let address = address("first");
-    let sender = ShmSender::create(&address, 16, 16).expect("sender");
-    let mut receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
-    sender.connect_new_subscribers();
+    let (sender, mut receiver) = pair(&address, 16, 16);
     sender
         .send(&[b"header", b"meta", &[1, 2, 3]])
         .expect("send");
@@ -110,9 +115,7 @@ async fn a_restarted_publisher_reaches_an_existing_subscriber() {
 #[tokio::test]
 async fn small_and_large_samples_arrive_in_the_order_sent() {
     let address = address("lanes");
-    let sender = ShmSender::create(&address, 1000, 16).expect("sender");
-    let mut receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
-    sender.connect_new_subscribers();
+    let (sender, mut receiver) = pair(&address, 1000, 16);
     let big = vec![7u8; SMALL_SAMPLE];
     // Sizes alternate irregularly between the lanes; received in batches
     // of up to 3 (the borrow limit) so both lanes have samples waiting.
@@ -148,9 +151,7 @@ async fn small_and_large_samples_arrive_in_the_order_sent() {
 #[tokio::test]
 async fn a_stalled_receiver_queues_a_thousand_small_samples_and_sixteen_large() {
     let address = address("depths");
-    let sender = ShmSender::create(&address, 1000, 16).expect("sender");
-    let mut receiver = ShmReceiver::open(&address, Arc::default()).expect("receiver");
-    sender.connect_new_subscribers();
+    let (sender, mut receiver) = pair(&address, 1000, 16);
     let reached = |size: usize, n: usize| {
         (0..n)
             .map(|_| sender.send(&[&vec![1u8; size]]).expect("send"))
