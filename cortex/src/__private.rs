@@ -13,6 +13,7 @@ pub use std::{stringify, vec};
 
 use std::marker::PhantomData;
 
+use crate::pubsub::PublisherId;
 use crate::{Ctx, Header, Node};
 
 /// Writes the array header of a message with `fields` fields.
@@ -129,8 +130,8 @@ pub fn read_serde_field<T: serde::de::DeserializeOwned>(
 /// message below) rather than assuming the type was meant as a message.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an argument of a #[subscribe] handler",
-    label = "not a cortex message, `cortex::Header` or `cortex::Ctx`",
-    note = "a #[subscribe] handler takes one message (a type that implements `cortex::Message`: derive it), and optionally `cortex::Header` and `cortex::Ctx`, in any order"
+    label = "not a cortex message, `cortex::Header`, `cortex::PublisherId` or `cortex::Ctx`",
+    note = "a #[subscribe] handler takes one message (a type that implements `cortex::Message`: derive it), and optionally `cortex::Header`, `cortex::PublisherId` and `cortex::Ctx`, in any order"
 )]
 pub trait SubscribeArg<Kind> {}
 
@@ -147,7 +148,7 @@ impl<T: Message> SubscribeArg<IsMessage<T>> for T {}
 impl<E: Extractor> SubscribeArg<IsExtractor> for E {}
 
 /// An argument of a `#[subscribe]` handler taken from the delivery rather
-/// than the message: [`Header`] and [`Ctx`].
+/// than the message: [`Header`], [`PublisherId`] and [`Ctx`].
 pub trait Extractor: Sized {
     /// The argument for one delivery.
     fn extract<M>(delivery: &Delivery<M>) -> Self;
@@ -156,6 +157,12 @@ pub trait Extractor: Sized {
 impl Extractor for Header {
     fn extract<M>(delivery: &Delivery<M>) -> Self {
         delivery.header
+    }
+}
+
+impl Extractor for PublisherId {
+    fn extract<M>(delivery: &Delivery<M>) -> Self {
+        delivery.publisher.clone()
     }
 }
 
@@ -202,7 +209,7 @@ where
 #[diagnostic::on_unimplemented(
     message = "a #[subscribe] handler takes one message, but `{A}` and `{Self}` are both messages",
     label = "a second message argument",
-    note = "subscribe to each topic with its own handler; the other arguments may be `cortex::Header` and `cortex::Ctx`"
+    note = "subscribe to each topic with its own handler; the other arguments may be `cortex::Header`, `cortex::PublisherId` and `cortex::Ctx`"
 )]
 pub trait SecondMessage<A> {
     /// Never defined.
@@ -278,15 +285,23 @@ pub fn message<S: HandlerMessage>(_state: State<S>) -> State<S::Message> {
 pub struct Delivery<M> {
     message: Option<M>,
     header: Header,
+    publisher: PublisherId,
     ctx: Ctx,
 }
 
 impl<M> Delivery<M> {
     /// A delivery of `message`, whose type [`message`] found.
-    pub fn new(_message_type: State<M>, message: M, header: Header, ctx: Ctx) -> Self {
+    pub fn new(
+        _message_type: State<M>,
+        message: M,
+        header: Header,
+        publisher: PublisherId,
+        ctx: Ctx,
+    ) -> Self {
         Delivery {
             message: Some(message),
             header,
+            publisher,
             ctx,
         }
     }

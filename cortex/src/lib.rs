@@ -68,7 +68,7 @@ pub use indexmap;
 pub use message::standard as messages;
 pub use message::{DType, DynArray, Element, Field, Message, NdArray, Schema, ShapeError, Value};
 pub use node::{Ctx, Node, NodeConfig, NodeStats, Topic};
-pub use pubsub::{Publisher, Subscriber};
+pub use pubsub::{Publisher, PublisherId, Subscriber};
 /// Re-exported: [`Publisher::bind`] and [`Subscriber::connect`] take a [`zmq::Context`].
 pub use zmq;
 
@@ -109,7 +109,8 @@ pub use cortex_derive::Message;
 ///
 /// Arguments are told apart by their types, never their names, in any
 /// order: the message, owned (the one argument whose type implements
-/// [`Message`]), and optionally [`Header`] and [`Ctx`]. So a message of
+/// [`Message`]), and optionally [`Header`], [`PublisherId`] (which of the
+/// topic's publishers sent it) and [`Ctx`]. So a message of
 /// your own named `Header` (a ROS-style `my_msgs::Header`) or `Ctx` is the
 /// message, and `type H = cortex::Header;` is the header. A wrong argument
 /// is a compile error at that argument, as are two message arguments or

@@ -27,13 +27,29 @@ async fn basic_operations(daemon: &TestDaemon, topic_address: &str) {
     let mut a2 = a.clone();
     a2.message_type = "FloatMessage".into();
     client.register(&a2).await.unwrap();
-    assert_eq!(client.lookup("/basic").await.unwrap(), Some(a2));
+    assert_eq!(client.lookup("/basic").await.unwrap(), Some(a2.clone()));
 
-    // Another live node: refused, and the error names the topic.
+    // Another node of the same type: a second publisher. Lookup and list
+    // still give one record per topic (the oldest); `publishers` gives both.
     let b = info("/basic", topic_address, "node-b");
-    let err = client.register(&b).await.unwrap_err();
-    assert!(matches!(err, DiscoveryError::TopicTaken { .. }), "{err}");
-    assert!(err.to_string().contains("/basic"), "{err}");
+    client.register(&b).await.unwrap();
+    assert_eq!(client.lookup("/basic").await.unwrap(), Some(a2.clone()));
+    assert_eq!(client.list().await.unwrap(), vec![a2.clone()]);
+    assert_eq!(
+        client.publishers("/basic").await.unwrap(),
+        vec![a2.clone(), b.clone()]
+    );
+
+    // Another live node with another type: refused, and the error names
+    // the topic and both types.
+    let mut c = info("/basic", topic_address, "node-c");
+    c.fingerprint ^= 1;
+    c.message_type = "OtherMessage".into();
+    let err = client.register(&c).await.unwrap_err();
+    assert!(matches!(err, DiscoveryError::Rejected { .. }), "{err}");
+    for part in ["/basic", "FloatMessage", "OtherMessage"] {
+        assert!(err.to_string().contains(part), "{err}");
+    }
 
     assert!(client.unregister("/basic").await.unwrap());
     assert!(!client.unregister("/basic").await.unwrap());
@@ -155,9 +171,10 @@ async fn plain_req_client_is_served() {
         assert_eq!(r.topic_info, Some(cam.clone()));
         let r = req_roundtrip(&b, &Request::list().encode());
         assert_eq!(r.topics, Some(vec![cam.clone()]));
-        let other = info("/camera/image", &topic, "other");
+        let mut other = info("/camera/image", &topic, "other");
+        other.fingerprint ^= 1;
         let r = req_roundtrip(&b, &Request::register(other).encode());
-        assert_eq!(r.status, Status::AlreadyExists);
+        assert_eq!(r.status, Status::Error);
         let r = req_roundtrip(&b, &Request::lookup("/x").encode());
         assert_eq!(r.status, Status::NotFound);
         assert_eq!(r.message, "Topic not found: /x");
@@ -278,10 +295,10 @@ async fn garbage_gets_error_and_never_wedges_the_daemon() {
     daemon.stop().await;
 }
 
-/// When the current owner of a name is dead, a different node's REGISTER
-/// takes the name at once (the daemon probes the owner before refusing).
+/// When the publishers of a topic are dead, a node registering another type
+/// takes the topic at once (the daemon probes them before refusing).
 #[tokio::test]
-async fn registration_over_a_dead_owner_succeeds() {
+async fn registration_of_another_type_over_a_dead_owner_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     // Periodic probes far apart, so only the conflict probe can act.
     let config =
@@ -293,14 +310,15 @@ async fn registration_over_a_dead_owner_succeeds() {
     let ctx = zmq::Context::new();
     let topic = ipc(&dir, "t.sock");
     let _pub = live_endpoint(&ctx, &topic);
-    let new = info("/owned", &topic, "new");
+    let mut new = info("/owned", &topic, "new");
+    new.fingerprint ^= 1;
     client.register(&new).await.unwrap();
-    assert_eq!(client.lookup("/owned").await.unwrap(), Some(new));
-    // And with a live owner, the next node is refused.
+    assert_eq!(client.publishers("/owned").await.unwrap(), [new]);
+    // And with a live publisher, the old type is refused.
     let third = info("/owned", &topic, "third");
     assert!(matches!(
         client.register(&third).await,
-        Err(DiscoveryError::TopicTaken { .. })
+        Err(DiscoveryError::Rejected { .. })
     ));
     daemon.stop().await;
 }

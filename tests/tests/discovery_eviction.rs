@@ -111,12 +111,13 @@ async fn killed_publisher_is_evicted(daemon_address: &str, child_endpoint: &str)
     // Probes keep a live publisher registered...
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(client.lookup(CHILD_TOPIC).await.unwrap().is_some());
-    // ...and another node cannot take its name.
+    // ...and another node cannot take it over with another type.
     let mut rival = registered.clone();
     rival.publisher_node = "rival".into();
+    rival.fingerprint ^= 1;
     assert!(matches!(
         client.register(&rival).await,
-        Err(DiscoveryError::TopicTaken { .. })
+        Err(DiscoveryError::Rejected { .. })
     ));
 
     child.0.kill().unwrap();

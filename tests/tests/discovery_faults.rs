@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cortex::discovery::{
-    Client, ClientConfig, DaemonConfig, DiscoveryError, Request, Response, Status, TopicInfo,
-    MAX_MESSAGE_BYTES,
+    Client, ClientConfig, DaemonConfig, Request, Response, Status, TopicInfo, MAX_MESSAGE_BYTES,
 };
 use cortex::prelude::*;
 use cortex_tests::{TestDaemon, TestEnv, BOUND};
@@ -71,17 +70,16 @@ async fn an_abstract_ipc_record_nobody_listens_on_is_evicted() {
         .await
         .unwrap();
     let node = Node::new(env.node_config("real")).await.unwrap();
-    let publisher = tokio::time::timeout(BOUND, async {
+    // Same type: the real publisher joins the topic at once...
+    let publisher = node.publisher::<Beat>("/f3/squat").await.unwrap();
+    // ...and the squatter's record is evicted by the probes.
+    tokio::time::timeout(BOUND, async {
         loop {
-            match node.publisher::<Beat>("/f3/squat").await {
-                Ok(p) => break p,
-                Err(cortex::Error::Discovery(e))
-                    if matches!(*e, DiscoveryError::TopicTaken { .. }) =>
-                {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("{e}"),
+            let all = daemon.client().publishers("/f3/squat").await.unwrap();
+            if all.len() == 1 && all[0].address == publisher.address() {
+                break;
             }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await

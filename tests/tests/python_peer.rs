@@ -496,3 +496,73 @@ async fn python_tcp_and_shared_memory_subscribers_on_one_topic_get_identical_dat
         node.close().await;
     }
 }
+
+/// A topic with two cortex publishers still looks like a Python topic to a
+/// Python client: `LOOKUP_TOPIC` gives one valid five-key record (the
+/// oldest publisher's), which the strict Python subscriber accepts and
+/// receives from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_subscriber_takes_one_record_of_a_topic_with_two_publishers() {
+    if !python_ready() {
+        return;
+    }
+    let env = TestEnv::new();
+    let _daemon = start_daemon(&env, Daemon::Cortex).await;
+    let (samples_path, samples) = samples(&env);
+    let sample = &samples[0];
+    let topic = "/multi/0".to_owned();
+    let first = Node::new(env.node_config("first")).await.unwrap();
+    let _sending = for_class!(sample.class.as_str(), send(&first, topic.clone(), sample));
+    let second = Node::new(env.node_config("second")).await.unwrap();
+    let _also = for_class!(
+        sample.class.as_str(),
+        publisher_only(&second, topic.clone())
+    );
+    let all = first.discovery().publishers(&topic).await.unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+
+    let vectors = interop_dir();
+    let pair = format!("{topic}=0");
+    let mut py = Peer::spawn(&[
+        "sub",
+        &env.discovery,
+        path_str(&vectors),
+        path_str(&samples_path),
+        &pair,
+    ]);
+    let output = py.lines();
+    py.exit_ok().await;
+    let lines = output.await.unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let got: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+    assert_eq!(got["fingerprint_ok"], true, "{got}");
+    assert_eq!(got["equal"], true, "{got}");
+}
+
+/// Registers a publisher of `T` on `topic` that never publishes.
+async fn publisher_only<T: Message>(node: &Node, topic: String) -> Box<dyn Any + Send> {
+    Box::new(node.publisher::<T>(&topic).await.unwrap())
+}
+
+/// A Python daemon keeps one publisher per topic: a second cortex
+/// publisher is refused with an error that says so and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_publisher_against_a_python_daemon_is_told_it_allows_one() {
+    if !python_ready() {
+        return;
+    }
+    let env = TestEnv::new();
+    let _daemon = start_daemon(&env, Daemon::Python).await;
+    let a = Node::new(env.node_config("a")).await.unwrap();
+    let _first = a.publisher::<IntMessage>("/one").await.unwrap();
+    let b = Node::new(env.node_config("b")).await.unwrap();
+    let err = b.publisher::<IntMessage>("/one").await.unwrap_err();
+    let text = err.to_string();
+    for part in ["/one", "one publisher per topic", "cortex discovery"] {
+        assert!(text.contains(part), "{part:?} missing from: {text}");
+    }
+    // The Rust client reads the Python daemon's topics as before.
+    let all = b.discovery().publishers("/one").await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].publisher_node, "a");
+}

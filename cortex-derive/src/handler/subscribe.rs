@@ -181,8 +181,8 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
         let __cortex_args = #p::no_message();
         #(#folds)*
         let __cortex_message = #message;
-        #p::run_subscriber(__cortex_ctx_in, __cortex_run_in, move |__cortex_msg, __cortex_header, __cortex_ctx| async move {
-            let mut __cortex_delivery = #p::Delivery::new(__cortex_message, __cortex_msg, __cortex_header, __cortex_ctx);
+        #p::run_subscriber(__cortex_ctx_in, __cortex_run_in, move |__cortex_msg, __cortex_header, __cortex_publisher, __cortex_ctx| async move {
+            let mut __cortex_delivery = #p::Delivery::new(__cortex_message, __cortex_msg, __cortex_header, __cortex_publisher, __cortex_ctx);
             #into_result(#ident(#(#call_args),*).await)
         })
     }};

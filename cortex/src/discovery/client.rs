@@ -185,8 +185,12 @@ impl Client {
         self.request(&Request::ping()).await.map(drop)
     }
 
-    /// Registers `info`. Registering again from the same `publisher_node`
-    /// overwrites the record.
+    /// Registers `info` as a publisher of its topic. Registering again from
+    /// the same `publisher_node` overwrites the node's record; other nodes
+    /// may publish the topic too if they send the same type (a cortex
+    /// daemon; a Python daemon allows one publisher per topic:
+    /// [`DiscoveryError::TopicTaken`]). A publisher of another type is
+    /// refused with both types named ([`DiscoveryError::Rejected`]).
     pub async fn register(&self, info: &TopicInfo) -> Result<()> {
         let request = Request::register(info.clone());
         let response = self.request(&request).await?;
@@ -213,6 +217,60 @@ impl Client {
     }
 
     /// The record of `name`, if registered.
+    /// Removes one publisher's record (`UNREGISTER_PUBLISHER`), leaving the
+    /// topic's other publishers; `false` if the daemon had no such record.
+    /// Against a Python daemon (one publisher per topic), removes the topic
+    /// if `info` is its record.
+    pub async fn unregister_publisher(&self, info: &TopicInfo) -> Result<bool> {
+        let request = Request::unregister_publisher(info.clone());
+        let response = self.request(&request).await?;
+        match response.status {
+            Status::Ok => Ok(true),
+            Status::NotFound => Ok(false),
+            _ if Self::unsupported(&response) => match self.lookup(&info.name).await? {
+                Some(current)
+                    if current.publisher_node == info.publisher_node
+                        && current.address == info.address =>
+                {
+                    self.unregister(&info.name).await
+                }
+                _ => Ok(false),
+            },
+            _ => Err(self.rejected(&request, response)),
+        }
+    }
+
+    /// Every publisher of `name`, oldest first (empty if none). Against a
+    /// Python daemon, the one record `LOOKUP_TOPIC` returns.
+    pub async fn publishers(&self, name: &str) -> Result<Vec<TopicInfo>> {
+        let request = Request::watch_publishers(name, None);
+        let response = self.request(&request).await?;
+        match response.status {
+            Status::Ok => Ok(response.topics.unwrap_or_default()),
+            _ if Self::unsupported(&response) => Ok(self.lookup(name).await?.into_iter().collect()),
+            _ => Err(self.rejected(&request, response)),
+        }
+    }
+
+    /// Follows the publishers of `name` as they join and leave (see
+    /// [`PublisherWatch`]). Uses a connection of its own for its long polls.
+    pub fn watch_publishers(&self, name: &str) -> PublisherWatch {
+        PublisherWatch {
+            client: self.clone(),
+            topic: name.to_owned(),
+            conn: None,
+            version: None,
+        }
+    }
+
+    /// Whether `response` is how a daemon answers a command it does not
+    /// know (a Python daemon: `ERROR`, "Unknown command ...").
+    fn unsupported(response: &Response) -> bool {
+        response.status == Status::Error && response.topics.is_none()
+    }
+
+    /// Fetches the record of `name` (`None` if it is not registered). For a
+    /// topic with several publishers, the oldest one's.
     pub async fn lookup(&self, name: &str) -> Result<Option<TopicInfo>> {
         let request = Request::lookup(name);
         let response = self.request(&request).await?;
@@ -502,6 +560,71 @@ pub struct Registration {
     restored: Arc<AtomicU64>,
 }
 
+/// Follows the publishers of one topic: [`next`](Self::next) returns their
+/// records whenever a publisher joins, leaves or registers again.
+///
+/// The daemon holds each `WATCH_PUBLISHERS` request until the topic changes
+/// (or its long-poll window ends, when the watch asks again), so a change
+/// is known within a round trip. Made by [`Client::watch_publishers`].
+#[derive(Debug)]
+pub struct PublisherWatch {
+    client: Client,
+    topic: String,
+    conn: Option<Conn>,
+    version: Option<u64>,
+}
+
+impl PublisherWatch {
+    /// The watched topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The publishers now (the first call) or after the next change,
+    /// oldest first. `Ok(None)`: the daemon does not support watching (a
+    /// Python daemon); poll [`Client::lookup`] instead. A daemon that does
+    /// not answer is asked again on a fresh connection; only a failure to
+    /// open one is an error.
+    pub async fn next(&mut self) -> Result<Option<Vec<TopicInfo>>> {
+        let client = &self.client;
+        let config = &client.inner.config;
+        loop {
+            let request = Request::watch_publishers(&self.topic, self.version);
+            let wait = LONG_POLL_ALLOWANCE + config.request_timeout;
+            let response = match exchange(
+                &mut self.conn,
+                &client.inner.ctx,
+                config,
+                &request,
+                wait,
+                0,
+            )
+            .await
+            {
+                Ok(response) => response,
+                // Lost, or a daemon restart: ask again from scratch.
+                Err(DiscoveryError::Timeout { .. }) => {
+                    self.version = None;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match response.status {
+                Status::Ok => {
+                    let version = response.version;
+                    if version.is_some() && version == self.version {
+                        continue; // the window ended without a change
+                    }
+                    self.version = version;
+                    return Ok(Some(response.topics.unwrap_or_default()));
+                }
+                _ if Client::unsupported(&response) => return Ok(None),
+                _ => return Err(client.rejected(&request, response)),
+            }
+        }
+    }
+}
+
 impl Registration {
     /// The record being kept registered.
     pub fn info(&self) -> &TopicInfo {
@@ -519,15 +642,7 @@ impl Registration {
     pub async fn unregister(mut self) -> Result<bool> {
         self.task.abort();
         let _ = (&mut self.task).await;
-        match self.client.lookup(&self.info.name).await? {
-            Some(current)
-                if current.publisher_node == self.info.publisher_node
-                    && current.address == self.info.address =>
-            {
-                self.client.unregister(&self.info.name).await
-            }
-            _ => Ok(false),
-        }
+        self.client.unregister_publisher(&self.info).await
     }
 }
 
@@ -544,12 +659,17 @@ async fn keep_alive(client: Client, info: TopicInfo, every: Duration, restored: 
     let mut warned_owner: Option<String> = None;
     loop {
         ticker.tick().await;
-        let needs_register = match client.lookup(&info.name).await {
-            Ok(Some(current)) if current == info => {
+        let needs_register = match client.publishers(&info.name).await {
+            Ok(publishers) if publishers.contains(&info) => {
                 warned_owner = None;
                 false
             }
-            Ok(Some(current)) if current.publisher_node != info.publisher_node => {
+            Ok(publishers)
+                if publishers.first().is_some_and(|p| {
+                    p.publisher_node != info.publisher_node && p.fingerprint != info.fingerprint
+                }) =>
+            {
+                let current = publishers.into_iter().next().expect("checked above");
                 // Another node holds the name. Registering asks the daemon
                 // to check whether that node is still alive.
                 if warned_owner.as_deref() != Some(current.publisher_node.as_str()) {
@@ -557,7 +677,7 @@ async fn keep_alive(client: Client, info: TopicInfo, every: Duration, restored: 
                         topic = %info.name,
                         owner = %current.publisher_node,
                         daemon = %client.address(),
-                        "topic is now registered by another node; will keep trying to reclaim it"
+                        "topic is now registered by another node with another type; will keep trying to reclaim it"
                     );
                     warned_owner = Some(current.publisher_node);
                 }

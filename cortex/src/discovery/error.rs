@@ -144,10 +144,14 @@ pub enum DiscoveryError {
         /// The per-attempt timeout.
         timeout: Duration,
     },
-    /// Another live node owns the topic.
+    /// Another live node publishes the topic, and the daemon allows one
+    /// publisher per topic (a Python cortex daemon; a cortex daemon takes
+    /// any number of publishers of one type).
     #[error(
         "topic {topic} is already registered at the discovery daemon {address} by another \
-         live node ({message}); stop that publisher or use a different topic name"
+         live node ({message}), and that daemon allows one publisher per topic (a Python \
+         cortex daemon does); to publish from several nodes run the cortex daemon \
+         (`cortex discovery`), else stop that publisher or use a different topic name"
     )]
     TopicTaken {
         /// The topic.

@@ -15,6 +15,12 @@
 //!   probed, so it also works for Python publishers);
 //! - [`Client::keep_registered`], which registers again after a daemon
 //!   restart;
+//! - any number of publishers per topic (one per node, all of one type),
+//!   and [`Client::watch_publishers`], a long poll (`WATCH_PUBLISHERS` =
+//!   22) answered whenever a publisher joins or leaves, so subscribers
+//!   follow every publisher without polling. `LOOKUP_TOPIC` and the
+//!   listings still return one record per topic (the oldest publisher's),
+//!   as a Python client expects;
 //! - refusal to start a second daemon on a live address.
 //!
 //! The daemon address comes from an explicit option, else the
@@ -60,7 +66,7 @@ mod host_lock;
 pub mod protocol;
 
 pub use address::{check_topic_address, default_address, ADDRESS_ENV, DEFAULT_ADDRESS};
-pub use client::{Client, ClientConfig, Registration};
+pub use client::{Client, ClientConfig, PublisherWatch, Registration};
 pub use daemon::{Daemon, DaemonConfig, ShutdownHandle};
 pub use error::{DiscoveryError, ProtocolError, Result};
 pub(crate) use host_lock::HostLock;

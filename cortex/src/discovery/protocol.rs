@@ -1,7 +1,8 @@
 //! The discovery wire protocol, byte-compatible with the Python cortex.
 //!
 //! A request is one msgpack map `{command, topic_name, [topic_info]}`; a
-//! response is `{status, message, [topic_info], [topics]}`. `topic_info` is
+//! response is `{status, message, [topic_info], [topics]}`. The cortex
+//! extensions add a `version` key to both for `WATCH_PUBLISHERS`. `topic_info` is
 //! itself msgpack: a `bin` holding the map
 //! `{name, address, message_type, fingerprint, publisher_node}`.
 //!
@@ -174,13 +175,27 @@ pub enum Command {
     /// returns only the first page when the records do not fit. A Python
     /// daemon answers `ERROR`.
     ListTopicsFrom,
+    /// `WATCH_PUBLISHERS` (22, cortex extension): every publisher of
+    /// `topic_name` (their records in `topics`, the oldest first) and the
+    /// topic's `version`. With a `version` in the request that still is the
+    /// topic's, the daemon holds the request and answers as soon as a
+    /// publisher joins or leaves, or with the same version after its
+    /// long-poll window: a subscriber follows the publishers of its topic
+    /// without polling. A Python daemon answers `ERROR`.
+    WatchPublishers,
+    /// `UNREGISTER_PUBLISHER` (23, cortex extension): remove one
+    /// publisher's record (`topic_info`: matched by topic, node and
+    /// address), leaving the topic's other publishers registered.
+    /// `UNREGISTER_TOPIC` removes every publisher of the topic. A Python
+    /// daemon answers `ERROR`.
+    UnregisterPublisher,
     /// `SHUTDOWN` (99): stop the daemon.
     Shutdown,
 }
 
 impl Command {
     /// Every command, in code order.
-    pub const ALL: [Command; 8] = [
+    pub const ALL: [Command; 10] = [
         Command::RegisterTopic,
         Command::UnregisterTopic,
         Command::LookupTopic,
@@ -188,6 +203,8 @@ impl Command {
         Command::Ping,
         Command::WaitForTopic,
         Command::ListTopicsFrom,
+        Command::WatchPublishers,
+        Command::UnregisterPublisher,
         Command::Shutdown,
     ];
 
@@ -201,6 +218,8 @@ impl Command {
             Command::Ping => 5,
             Command::WaitForTopic => 20,
             Command::ListTopicsFrom => 21,
+            Command::WatchPublishers => 22,
+            Command::UnregisterPublisher => 23,
             Command::Shutdown => 99,
         }
     }
@@ -220,6 +239,8 @@ impl Command {
             Command::Ping => "PING",
             Command::WaitForTopic => "WAIT_FOR_TOPIC",
             Command::ListTopicsFrom => "LIST_TOPICS_FROM",
+            Command::WatchPublishers => "WATCH_PUBLISHERS",
+            Command::UnregisterPublisher => "UNREGISTER_PUBLISHER",
             Command::Shutdown => "SHUTDOWN",
         }
     }
@@ -275,8 +296,13 @@ pub struct Request {
     pub command: Command,
     /// The topic, for commands that name one (nil on the wire otherwise).
     pub topic_name: Option<String>,
-    /// The record, for `REGISTER_TOPIC` (absent on the wire otherwise).
+    /// The record, for `REGISTER_TOPIC` and `UNREGISTER_PUBLISHER` (absent
+    /// on the wire otherwise).
     pub topic_info: Option<TopicInfo>,
+    /// The topic version the client knows, for `WATCH_PUBLISHERS` (absent
+    /// on the wire otherwise: the commands of the Python protocol are
+    /// encoded exactly as before).
+    pub version: Option<u64>,
 }
 
 impl Request {
@@ -285,6 +311,7 @@ impl Request {
             command,
             topic_name: topic_name.map(str::to_owned),
             topic_info: None,
+            version: None,
         }
     }
 
@@ -294,6 +321,26 @@ impl Request {
             command: Command::RegisterTopic,
             topic_name: None,
             topic_info: Some(info),
+            version: None,
+        }
+    }
+
+    /// `UNREGISTER_PUBLISHER` (cortex extension): remove this one record.
+    pub fn unregister_publisher(info: TopicInfo) -> Self {
+        Self {
+            command: Command::UnregisterPublisher,
+            topic_name: Some(info.name.clone()),
+            topic_info: Some(info),
+            version: None,
+        }
+    }
+
+    /// `WATCH_PUBLISHERS` (cortex extension): the publishers of `name` now
+    /// (`known` = `None`), or once the topic's version differs from `known`.
+    pub fn watch_publishers(name: &str, known: Option<u64>) -> Self {
+        Self {
+            version: known,
+            ..Self::new(Command::WatchPublishers, Some(name))
         }
     }
 
@@ -343,7 +390,9 @@ impl Request {
     /// Encodes the request map.
     pub fn encode(&self) -> Vec<u8> {
         encoded(|w| {
-            w.write_map_len(if self.topic_info.is_some() { 3 } else { 2 })?;
+            let len =
+                2 + usize::from(self.topic_info.is_some()) + usize::from(self.version.is_some());
+            w.write_map_len(len)?;
             w.write_str("command")?;
             w.write_u64(u64::from(self.command.code()));
             w.write_str("topic_name")?;
@@ -355,6 +404,10 @@ impl Request {
                 w.write_str("topic_info")?;
                 w.write_bin(&info.encode())?;
             }
+            if let Some(version) = self.version {
+                w.write_str("version")?;
+                w.write_u64(version);
+            }
             Ok(())
         })
     }
@@ -363,10 +416,11 @@ impl Request {
     pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
         check_size(bytes)?;
         whole("request", bytes, |dec| {
-            let (mut code, mut topic_name, mut topic_info) = (None, None, None);
+            let (mut code, mut topic_name, mut topic_info, mut version) = (None, None, None, None);
             dec.read_map_by_key(|key, dec| {
                 match key {
                     b"command" => code = Some(int(dec, "request.command")?),
+                    b"version" => version = optional(dec, "request.version", unsigned)?,
                     b"topic_name" => topic_name = optional(dec, "request.topic_name", string)?,
                     b"topic_info" => {
                         topic_info = optional(dec, "request.topic_info", TopicInfo::read_nested)?
@@ -383,6 +437,7 @@ impl Request {
                 command: Command::from_code(code).ok_or(ProtocolError::UnknownCommand(code))?,
                 topic_name,
                 topic_info,
+                version,
             })
         })
     }
@@ -397,8 +452,13 @@ pub struct Response {
     pub message: String,
     /// The record, for a successful lookup.
     pub topic_info: Option<TopicInfo>,
-    /// Every record, for a successful list.
+    /// Every record, for a successful list (and every publisher of the
+    /// topic, for `WATCH_PUBLISHERS`).
     pub topics: Option<Vec<TopicInfo>>,
+    /// The topic's version, for `WATCH_PUBLISHERS`: it changes whenever a
+    /// publisher of the topic joins, leaves or registers again (0: the
+    /// topic has no publisher).
+    pub version: Option<u64>,
 }
 
 impl Response {
@@ -409,6 +469,7 @@ impl Response {
             message: message.into(),
             topic_info: None,
             topics: None,
+            version: None,
         }
     }
 
@@ -420,8 +481,10 @@ impl Response {
     /// Encodes the response map.
     pub fn encode(&self) -> Vec<u8> {
         encoded(|w| {
-            let len =
-                2 + usize::from(self.topic_info.is_some()) + usize::from(self.topics.is_some());
+            let len = 2
+                + usize::from(self.topic_info.is_some())
+                + usize::from(self.topics.is_some())
+                + usize::from(self.version.is_some());
             w.write_map_len(len)?;
             w.write_str("status")?;
             w.write_u64(u64::from(self.status.code()));
@@ -438,6 +501,10 @@ impl Response {
                     w.write_bin(&info.encode())?;
                 }
             }
+            if let Some(version) = self.version {
+                w.write_str("version")?;
+                w.write_u64(version);
+            }
             Ok(())
         })
     }
@@ -446,7 +513,8 @@ impl Response {
     pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
         check_size(bytes)?;
         whole("response", bytes, |dec| {
-            let (mut code, mut message, mut topic_info, mut topics) = (None, None, None, None);
+            let (mut code, mut message, mut topic_info, mut topics, mut version) =
+                (None, None, None, None, None);
             dec.read_map_by_key(|key, dec| {
                 match key {
                     b"status" => code = Some(int(dec, "response.status")?),
@@ -455,6 +523,7 @@ impl Response {
                         topic_info = optional(dec, "response.topic_info", TopicInfo::read_nested)?
                     }
                     b"topics" => topics = optional(dec, "response.topics", records)?,
+                    b"version" => version = optional(dec, "response.version", unsigned)?,
                     _ => skip(dec, "response")?,
                 }
                 Ok::<(), ProtocolError>(())
@@ -468,6 +537,7 @@ impl Response {
                 message: message.unwrap_or_default(),
                 topic_info,
                 topics,
+                version,
             })
         })
     }
@@ -508,6 +578,11 @@ fn int(dec: &mut Decoder<'_>, what: &'static str) -> Result<i128, ProtocolError>
         Int::U(v) => Ok(i128::from(v)),
         Int::I(v) => Ok(i128::from(v)),
     }
+}
+
+fn unsigned(dec: &mut Decoder<'_>, what: &'static str) -> Result<u64, ProtocolError> {
+    let value = int(dec, what)?;
+    u64::try_from(value).map_err(|_| ProtocolError::OutOfRange { what, value })
 }
 
 /// `read`, or `None` for nil.
@@ -573,6 +648,9 @@ mod tests {
             Request::list(),
             Request::ping(),
             Request::wait_for_topic("/a"),
+            Request::watch_publishers("/a", None),
+            Request::watch_publishers("/a", Some(u64::MAX)),
+            Request::unregister_publisher(info()),
             Request::shutdown(),
         ] {
             assert_eq!(Request::decode(&req.encode()).unwrap(), req);
@@ -584,6 +662,7 @@ mod tests {
         let mut resp = Response::new(Status::Ok, "");
         resp.topics = Some(vec![info(), info()]);
         resp.topic_info = Some(info());
+        resp.version = Some(42);
         assert_eq!(Response::decode(&resp.encode()).unwrap(), resp);
     }
 

@@ -124,6 +124,36 @@ impl AsyncSocket {
         Ok(())
     }
 
+    /// Polls for one whole multipart message: the `poll` form of
+    /// [`recv_multipart`](Self::recv_multipart), for a caller that waits on
+    /// several sockets at once. After a run of messages it returns
+    /// `Pending` once (waking itself), like `recv_multipart` yields.
+    pub fn poll_recv_multipart(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<Vec<zmq::Message>>> {
+        use std::task::Poll;
+        if self.ops_since_wait >= MAX_OPS_PER_WAKE {
+            self.ops_since_wait = 0;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        loop {
+            if let Some(frames) = self.try_recv_multipart()? {
+                self.ops_since_wait += 1;
+                return Poll::Ready(Ok(frames));
+            }
+            // As in `recv_multipart`: EAGAIN means the next change signals
+            // a new edge.
+            self.ops_since_wait = 0;
+            match self.fd.poll_read_ready_mut(cx) {
+                Poll::Ready(Ok(mut guard)) => guard.clear_ready(),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
     /// Receives one whole multipart message.
     pub async fn recv_multipart(&mut self) -> io::Result<Vec<zmq::Message>> {
         loop {

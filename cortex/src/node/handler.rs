@@ -14,7 +14,7 @@ use super::Ctx;
 use crate::codec::Header;
 use crate::discovery::DiscoveryError;
 use crate::error::{Error, Result};
-use crate::pubsub::{Subscriber, SubscriberOptions};
+use crate::pubsub::{PublisherId, Subscriber, SubscriberOptions};
 use crate::Message;
 
 /// What a handler may return: `()` or `Result<(), E>` with `E: Display`.
@@ -71,7 +71,7 @@ where
 pub async fn run_subscriber<T, F, Fut>(ctx: Ctx, mut run: Run, f: F) -> Result<()>
 where
     T: Message,
-    F: Fn(T, Header, Ctx) -> Fut,
+    F: Fn(T, Header, PublisherId, Ctx) -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
     let HandlerKind::Subscribe {
@@ -111,17 +111,17 @@ where
     };
     node.track_subscriber(topic, T::TYPE_NAME, subscriber.counters());
     loop {
-        let (msg, header) = tokio::select! {
+        let (msg, header, publisher) = tokio::select! {
             biased;
             _ = run.stop.wait_for(|stop| *stop) => return Ok(()),
-            received = subscriber.recv() => received?,
+            received = subscriber.recv_from() => received?,
         };
         invoke(
             &ctx,
             topic,
             T::TYPE_NAME,
             run.handler.name,
-            f(msg, header, ctx.clone()),
+            f(msg, header, publisher, ctx.clone()),
         )
         .await;
     }

@@ -34,4 +34,7 @@ pub use sequence::{SequenceEvent, SequenceTracker};
 pub fn remove_dead_shared_memory() {
     shm::remove_dead();
 }
-pub use subscriber::{Subscriber, SubscriberCounters, SubscriberOptions, SubscriberStats};
+pub use subscriber::{
+    PublisherCounts, PublisherId, Subscriber, SubscriberCounters, SubscriberOptions,
+    SubscriberStats,
+};

@@ -98,7 +98,10 @@ impl ShmReceiver {
     pub(crate) fn has_publisher(&self) -> bool {
         match *self {}
     }
-    pub(crate) async fn recv(&mut self) -> std::io::Result<Bytes> {
+    pub(crate) fn poll_recv(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<Bytes>> {
         match *self {}
     }
 }

@@ -37,7 +37,7 @@ enum Event {
     Probed(Vec<(ProbeTarget, Liveness)>),
     /// A REGISTER conflicting with another node waited for a probe of that
     /// node's endpoint.
-    OwnerChecked(OwnerCheck<Envelope>, Liveness),
+    OwnerChecked(OwnerCheck<Envelope>, Vec<(ProbeTarget, Liveness)>),
 }
 
 /// What woke the serve loop.
@@ -144,10 +144,11 @@ impl Server {
                 }
                 Wake::Event(Event::Probed(results)) => {
                     probing = false;
-                    self.registry.apply_probes(results);
+                    let replies = self.registry.apply_probes(results);
+                    self.reply_all(replies);
                 }
-                Wake::Event(Event::OwnerChecked(check, liveness)) => {
-                    let replies = self.registry.resolve_conflict(check, liveness);
+                Wake::Event(Event::OwnerChecked(check, results)) => {
+                    let replies = self.registry.resolve_conflict(check, results);
                     self.reply_all(replies);
                 }
                 Wake::ProbeTick => probing = self.start_probe_round(),
@@ -208,20 +209,43 @@ impl Server {
             Command::RegisterTopic => match request.topic_info {
                 Some(info) => match self.registry.register(envelope, info) {
                     Registered::Replies(replies) => replies,
-                    Registered::CheckOwner(check) => {
+                    Registered::CheckOwners(check) => {
                         self.check_owner(check);
                         Vec::new()
                     }
                 },
                 None => vec![(envelope, Response::error("REGISTER_TOPIC needs topic_info"))],
             },
-            Command::UnregisterTopic => {
-                let response = match request.topic() {
-                    Some(name) => self.registry.unregister(name),
-                    None => Response::error("UNREGISTER_TOPIC needs topic_name"),
-                };
-                vec![(envelope, response)]
-            }
+            Command::UnregisterTopic => match request.topic() {
+                Some(name) => {
+                    let name = name.to_owned();
+                    self.registry.unregister(envelope, &name)
+                }
+                None => vec![(
+                    envelope,
+                    Response::error("UNREGISTER_TOPIC needs topic_name"),
+                )],
+            },
+            Command::UnregisterPublisher => match &request.topic_info {
+                Some(info) => self.registry.unregister_publisher(envelope, info),
+                None => vec![(
+                    envelope,
+                    Response::error("UNREGISTER_PUBLISHER needs topic_info"),
+                )],
+            },
+            Command::WatchPublishers => match request.topic() {
+                Some(name) => {
+                    let name = name.to_owned();
+                    self.registry
+                        .watch(envelope, name, request.version, Instant::now())
+                        .into_iter()
+                        .collect()
+                }
+                None => vec![(
+                    envelope,
+                    Response::error("WATCH_PUBLISHERS needs topic_name"),
+                )],
+            },
             Command::LookupTopic => {
                 let response = match request.topic() {
                     Some(name) => self.registry.lookup(name),
@@ -266,8 +290,8 @@ impl Server {
         let timeout = self.config.probe_timeout;
         let events = self.events_tx.clone();
         tokio::spawn(async move {
-            let liveness = probe(&check.address, timeout).await;
-            let _ = events.send(Event::OwnerChecked(check, liveness));
+            let results = probe_all(check.owners.clone(), timeout).await;
+            let _ = events.send(Event::OwnerChecked(check, results));
         });
     }
 
@@ -280,25 +304,7 @@ impl Server {
         let timeout = self.config.probe_timeout;
         let events = self.events_tx.clone();
         tokio::spawn(async move {
-            // All probes run at once, bounded by a semaphore, so one slow
-            // (timing out) endpoint delays the round by one timeout at most
-            // per PROBE_CONCURRENCY slow endpoints.
-            let permits = Arc::new(tokio::sync::Semaphore::new(PROBE_CONCURRENCY));
-            let mut set = JoinSet::new();
-            for target in targets {
-                let permits = Arc::clone(&permits);
-                set.spawn(async move {
-                    let _permit = permits.acquire_owned().await;
-                    let liveness = probe(&target.address, timeout).await;
-                    (target, liveness)
-                });
-            }
-            let mut results = Vec::with_capacity(set.len());
-            while let Some(done) = set.join_next().await {
-                if let Ok(result) = done {
-                    results.push(result);
-                }
-            }
+            let results = probe_all(targets, timeout).await;
             let _ = events.send(Event::Probed(results));
         });
         true
@@ -326,6 +332,29 @@ impl Server {
             );
         }
     }
+}
+
+/// Probes every target at once, bounded by a semaphore, so one slow (timing
+/// out) endpoint delays the round by one timeout at most per
+/// [`PROBE_CONCURRENCY`] slow endpoints.
+async fn probe_all(targets: Vec<ProbeTarget>, timeout: Duration) -> Vec<(ProbeTarget, Liveness)> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(PROBE_CONCURRENCY));
+    let mut set = JoinSet::new();
+    for target in targets {
+        let permits = Arc::clone(&permits);
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let liveness = probe(&target.address, timeout).await;
+            (target, liveness)
+        });
+    }
+    let mut results = Vec::with_capacity(set.len());
+    while let Some(done) = set.join_next().await {
+        if let Ok(result) = done {
+            results.push(result);
+        }
+    }
+    results
 }
 
 async fn tick(interval: &mut Option<tokio::time::Interval>) {

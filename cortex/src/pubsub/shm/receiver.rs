@@ -203,12 +203,21 @@ impl ShmReceiver {
     }
 
     /// The next sample (waits for a wake-up when none is queued).
+    #[cfg(test)]
     pub(crate) async fn recv(&mut self) -> std::io::Result<Bytes> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// The `poll` form of [`recv`](Self::recv).
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<Bytes>> {
         loop {
             if let Some(sample) = self.try_recv()? {
-                return Ok(sample);
+                return std::task::Poll::Ready(Ok(sample));
             }
-            let mut guard = self.wake.readable().await?;
+            let mut guard = std::task::ready!(self.wake.poll_read_ready(cx))?;
             self.listener
                 .try_wait(|_| {})
                 .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
