@@ -4,6 +4,7 @@
 
 mod discovery;
 mod output;
+mod publishers;
 mod topic;
 mod watch;
 

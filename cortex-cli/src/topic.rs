@@ -9,18 +9,20 @@ use cortex::discovery::{Client, ClientConfig, DEFAULT_ADDRESS};
 /// Subcommands of `cortex topic`.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
-    /// List every registered topic.
+    /// List every registered topic, with its number of publishers.
     List(Target),
-    /// Show the record of one topic.
+    /// Show every publisher of one topic (node, type, fingerprint, address).
     Info {
         /// Topic name, e.g. /camera/image.
         name: String,
         #[command(flatten)]
         target: Target,
     },
-    /// Print the messages of a topic (any type; standard messages with field names).
+    /// Print the messages of a topic from all its publishers (any type;
+    /// standard messages with field names).
     Echo(Watch),
-    /// Print the message rate of a topic once per window, with lost messages.
+    /// Print the message rate of a topic once per window, in total and per
+    /// publisher, with lost messages.
     Hz {
         /// Window length in seconds.
         #[arg(long, default_value_t = 1.0)]
@@ -95,53 +97,73 @@ pub(crate) async fn run(command: Command) -> Result<(), cortex::Error> {
             )
             .await
         }
-        Command::List(target) => {
-            let topics = target.client().list().await?;
-            if topics.is_empty() {
-                outln!("no topics registered at {}", target.address)?;
-                return Ok(());
-            }
-            let width = topics
-                .iter()
-                .map(|t| t.name.len())
-                .max()
-                .unwrap_or(0)
-                .max(5);
-            let type_width = topics
-                .iter()
-                .map(|t| t.message_type.len())
-                .max()
-                .unwrap_or(0)
-                .max(4);
-            outln!("{:width$}  {:type_width$}  NODE / ADDRESS", "TOPIC", "TYPE")?;
-            for t in topics {
-                outln!(
-                    "{:width$}  {:type_width$}  {} {}",
-                    t.name,
-                    t.message_type,
-                    t.publisher_node,
-                    t.address
-                )?;
-            }
-            Ok(())
-        }
-        Command::Info { name, target } => {
-            match target.client().lookup(&name).await? {
-                Some(t) => {
-                    outln!("name:           {}", t.name)?;
-                    outln!("address:        {}", t.address)?;
-                    outln!("message_type:   {}", t.message_type)?;
-                    outln!("fingerprint:    {:#018x}", t.fingerprint)?;
-                    outln!("publisher_node: {}", t.publisher_node)?;
-                }
-                None => {
-                    return Err(cortex::Error::TopicNotRegistered {
-                        topic: name,
-                        address: target.address,
-                    })
-                }
-            }
-            Ok(())
-        }
+        Command::List(target) => list(&target).await,
+        Command::Info { name, target } => info(&name, &target).await,
     }
+}
+
+/// `cortex topic list`: every topic, its type, how many publishers it has
+/// and the oldest one's node and address.
+async fn list(target: &Target) -> Result<(), cortex::Error> {
+    let client = target.client();
+    let topics = client.list().await?;
+    if topics.is_empty() {
+        outln!("no topics registered at {}", target.address)?;
+        return Ok(());
+    }
+    let width = column(topics.iter().map(|t| t.name.as_str()), "TOPIC");
+    let type_width = column(topics.iter().map(|t| t.message_type.as_str()), "TYPE");
+    outln!(
+        "{:width$}  {:type_width$}  PUBS  NODE / ADDRESS",
+        "TOPIC",
+        "TYPE"
+    )?;
+    for t in topics {
+        // One request per topic: cheap next to printing the line.
+        let publishers = client.publishers(&t.name).await?.len();
+        outln!(
+            "{:width$}  {:type_width$}  {publishers:>4}  {} {}",
+            t.name,
+            t.message_type,
+            t.publisher_node,
+            t.address
+        )?;
+    }
+    Ok(())
+}
+
+/// `cortex topic info NAME`: the topic's every publisher, oldest first.
+async fn info(name: &str, target: &Target) -> Result<(), cortex::Error> {
+    let publishers = target.client().publishers(name).await?;
+    if publishers.is_empty() {
+        return Err(cortex::Error::TopicNotRegistered {
+            topic: name.to_owned(),
+            address: target.address.clone(),
+        });
+    }
+    outln!("name:        {name}")?;
+    outln!("publishers:  {} (oldest first)", publishers.len())?;
+    let node_width = column(publishers.iter().map(|p| p.publisher_node.as_str()), "NODE");
+    let type_width = column(publishers.iter().map(|p| p.message_type.as_str()), "TYPE");
+    outln!(
+        "{:node_width$}  {:type_width$}  {:18}  ADDRESS",
+        "NODE",
+        "TYPE",
+        "FINGERPRINT"
+    )?;
+    for p in &publishers {
+        outln!(
+            "{:node_width$}  {:type_width$}  {:#018x}  {}",
+            p.publisher_node,
+            p.message_type,
+            p.fingerprint,
+            p.address
+        )?;
+    }
+    Ok(())
+}
+
+/// The width of a column holding `values` under `header`.
+fn column<'a>(values: impl Iterator<Item = &'a str>, header: &str) -> usize {
+    values.map(str::len).max().unwrap_or(0).max(header.len())
 }

@@ -1,18 +1,17 @@
-//! `cortex topic echo` and `cortex topic hz`: subscribe to a topic of any
-//! type and print its messages or its rate.
+//! `cortex topic echo` and `cortex topic hz`: follow every publisher of a
+//! topic of any type and print its messages, or its rates and losses.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use cortex::discovery::{Client, TopicInfo};
-use cortex::io::frame_to_bytes;
-use cortex::io::AsyncSocket;
 use cortex::message::DynamicMessage;
 use cortex::messages::*;
-use cortex::pubsub::{beacon_topic, SequenceTracker};
-use cortex::{Error, Message, Result, Schema};
+use cortex::pubsub::SequenceTracker;
+use cortex::{Header, Message, Result, Schema};
 
 use super::output::outln;
+use super::publishers::{Event, Publishers};
 
 /// Field names for the types this tool knows (the standard messages).
 fn known_schema(fingerprint: u64) -> Option<&'static Schema> {
@@ -37,70 +36,36 @@ fn known_schema(fingerprint: u64) -> Option<&'static Schema> {
         .find(|s| s.accepts(fingerprint))
 }
 
-/// A SUB socket on `topic` (and on its sequence beacons, with
-/// `beacons`), found through `client`.
-async fn connect(
-    client: &Client,
-    topic: &str,
-    wait: Duration,
-    beacons: bool,
-) -> Result<(TopicInfo, AsyncSocket)> {
-    let info = client.wait_for_topic(topic, wait).await?;
-    let socket = zmq::Context::new()
-        .socket(zmq::SUB)
-        .and_then(|s| {
-            s.set_linger(0)?;
-            s.set_subscribe(topic.as_bytes())?;
-            if beacons {
-                s.set_subscribe(&beacon_topic(topic))?;
-            }
-            s.connect(&info.address)?;
-            Ok(s)
-        })
-        .map_err(|e| Error::Zmq {
-            context: format!("connecting to {topic} at {}", info.address),
-            cause: e,
-        })?;
-    let socket = AsyncSocket::new(socket).map_err(|e| Error::Io {
-        context: format!("registering the socket of {topic}"),
-        cause: e,
-    })?;
-    Ok((info, socket))
-}
-
-/// The frames after the topic frame, if the topic frame matches exactly.
-async fn next(socket: &mut AsyncSocket, topic: &str) -> Result<Option<Vec<Bytes>>> {
-    let frames = socket.recv_multipart().await.map_err(|e| Error::Io {
-        context: format!("receiving on {topic}"),
-        cause: e,
-    })?;
-    let mut frames = frames.into_iter();
-    match frames.next() {
-        Some(t) if *t == *topic.as_bytes() => Ok(Some(frames.map(frame_to_bytes).collect())),
-        _ => Ok(None),
-    }
-}
-
-/// Prints up to `count` messages (0 = until interrupted).
+/// Prints up to `count` messages (0 = until interrupted), from every
+/// publisher of `topic`, each with the node it came from.
 pub(crate) async fn echo(client: &Client, topic: &str, count: u64, wait: Duration) -> Result<()> {
-    let (info, mut socket) = connect(client, topic, wait, false).await?;
-    let schema = known_schema(info.fingerprint);
-    eprintln!(
-        "echoing {topic} ({}, {:#018x}) from {}",
-        info.message_type, info.fingerprint, info.address
-    );
+    let mut publishers = Publishers::follow(client, topic, wait, false).await?;
     let mut printed = 0;
     while count == 0 || printed < count {
-        let Some(frames) = next(&mut socket, topic).await? else {
-            continue;
+        let (from, frames) = match publishers.next().await? {
+            Event::Message { from, frames } => (from, frames),
+            Event::Joined(info) => {
+                eprintln!(
+                    "echoing {topic} ({}, {:#018x}) from node {} at {}",
+                    info.message_type, info.fingerprint, info.publisher_node, info.address
+                );
+                continue;
+            }
+            Event::Left(info) => {
+                eprintln!("{}", left(topic, &info));
+                continue;
+            }
+            Event::Beacon { .. } => continue,
         };
         match DynamicMessage::decode(&frames) {
             Ok(msg) => {
                 outln!(
-                    "--- seq {} stamp {} ns",
+                    "--- seq {} stamp {} ns from {}",
                     msg.header.sequence,
-                    msg.header.timestamp_ns
+                    msg.header.timestamp_ns,
+                    from.publisher_node
                 )?;
+                let schema = known_schema(msg.header.fingerprint);
                 for (i, value) in msg.fields.iter().enumerate() {
                     match schema.and_then(|s| s.fields.get(i)) {
                         Some(field) => outln!("{}: {value}", field.name)?,
@@ -108,14 +73,34 @@ pub(crate) async fn echo(client: &Client, topic: &str, count: u64, wait: Duratio
                     }
                 }
             }
-            Err(e) => outln!("--- undecodable message: {e}")?,
+            Err(e) => outln!("--- undecodable message from {}: {e}", from.publisher_node)?,
         }
         printed += 1;
     }
     Ok(())
 }
 
-/// Prints the message rate once per `window` (`reports` times; 0 = until interrupted).
+/// The line that tells a publisher has left.
+fn left(topic: &str, info: &TopicInfo) -> String {
+    format!(
+        "node {} no longer publishes {topic} (was at {})",
+        info.publisher_node, info.address
+    )
+}
+
+/// One publisher's counts in the current window.
+struct Rate {
+    from: Arc<TopicInfo>,
+    sequence: SequenceTracker,
+    received: u64,
+    lost: u64,
+    /// It left during the window: reported once more, then forgotten.
+    left: bool,
+}
+
+/// Prints the message rate once per `window` (`reports` times; 0 = until
+/// interrupted): the total, then each publisher's rate and lost messages
+/// (from its own sequence and sequence beacons).
 pub(crate) async fn hz(
     client: &Client,
     topic: &str,
@@ -123,50 +108,94 @@ pub(crate) async fn hz(
     reports: u64,
     wait: Duration,
 ) -> Result<()> {
-    let (info, mut socket) = connect(client, topic, wait, true).await?;
-    eprintln!(
-        "measuring {topic} ({}) from {}",
-        info.message_type, info.address
-    );
-    let beacon = beacon_topic(topic);
-    let mut sequence = SequenceTracker::new();
-    let (mut n, mut gaps, mut done) = (0u64, 0u64, 0u64);
+    let mut publishers = Publishers::follow(client, topic, wait, true).await?;
+    let mut rates: Vec<Rate> = Vec::new();
+    let mut done = 0u64;
     let mut start = Instant::now();
     loop {
         let deadline = start + window;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if let Ok(frames) = tokio::time::timeout(remaining, socket.recv_multipart()).await {
-            let frames = frames.map_err(|e| Error::Io {
-                context: format!("receiving on {topic}"),
-                cause: e,
-            })?;
-            let header = frames
-                .get(1)
-                .and_then(|h| cortex::Header::from_bytes(h).ok());
-            match (frames.first(), header) {
-                // The publisher's last sequence: loss at the end of a burst.
-                (Some(t), Some(h)) if **t == *beacon => {
-                    gaps += sequence.observe_last_sent(h.sequence);
-                }
-                (Some(t), header) if **t == *topic.as_bytes() => {
-                    n += 1;
-                    if let Some(h) = header {
-                        gaps += SequenceTracker::lost(sequence.observe(h.sequence));
-                    }
-                }
-                _ => {}
-            }
+        if let Ok(event) = tokio::time::timeout_at(deadline.into(), publishers.next()).await {
+            count(topic, &mut rates, event?);
             continue;
         }
-        let secs = start.elapsed().as_secs_f64();
-        outln!(
-            "{topic}: {:.2} msg/s ({n} in {secs:.2} s), lost {gaps}",
-            n as f64 / secs
-        )?;
+        report(topic, &rates, start.elapsed())?;
         done += 1;
         if reports != 0 && done >= reports {
             return Ok(());
         }
-        (n, gaps, start) = (0, 0, Instant::now());
+        rates.retain(|r| !r.left);
+        for rate in &mut rates {
+            (rate.received, rate.lost) = (0, 0);
+        }
+        start = Instant::now();
     }
+}
+
+/// Counts `event` against its publisher.
+fn count(topic: &str, rates: &mut Vec<Rate>, event: Event) {
+    match event {
+        Event::Joined(from) => {
+            eprintln!(
+                "measuring {topic} ({}) from node {} at {}",
+                from.message_type, from.publisher_node, from.address
+            );
+            rates.push(Rate {
+                from,
+                sequence: SequenceTracker::new(),
+                received: 0,
+                lost: 0,
+                left: false,
+            });
+        }
+        Event::Left(from) => {
+            eprintln!("{}", left(topic, &from));
+            if let Some(rate) = rate_of(rates, &from) {
+                rate.left = true;
+            }
+        }
+        Event::Message { from, frames } => {
+            if let Some(rate) = rate_of(rates, &from) {
+                rate.received += 1;
+                if let Some(h) = frames.first().and_then(|h| Header::from_bytes(h).ok()) {
+                    rate.lost += SequenceTracker::lost(rate.sequence.observe(h.sequence));
+                }
+            }
+        }
+        // The publisher's last sequence: loss at the end of a burst.
+        Event::Beacon { from, last_sent } => {
+            if let Some(rate) = rate_of(rates, &from) {
+                rate.lost += rate.sequence.observe_last_sent(last_sent);
+            }
+        }
+    }
+}
+
+/// The counts of the publisher `from`.
+fn rate_of<'a>(rates: &'a mut [Rate], from: &Arc<TopicInfo>) -> Option<&'a mut Rate> {
+    rates.iter_mut().find(|r| Arc::ptr_eq(&r.from, from))
+}
+
+/// One window's report: the total line, then a line per publisher.
+fn report(topic: &str, rates: &[Rate], elapsed: Duration) -> Result<()> {
+    let secs = elapsed.as_secs_f64();
+    let received: u64 = rates.iter().map(|r| r.received).sum();
+    let lost: u64 = rates.iter().map(|r| r.lost).sum();
+    let plural = if rates.len() == 1 { "" } else { "s" };
+    outln!(
+        "{topic}: {:.2} msg/s ({received} in {secs:.2} s), lost {lost}, {} publisher{plural}",
+        received as f64 / secs,
+        rates.len()
+    )?;
+    for r in rates {
+        outln!(
+            "  {} ({}): {:.2} msg/s ({}), lost {}{}",
+            r.from.publisher_node,
+            r.from.address,
+            r.received as f64 / secs,
+            r.received,
+            r.lost,
+            if r.left { ", left" } else { "" }
+        )?;
+    }
+    Ok(())
 }
