@@ -35,6 +35,13 @@ pub fn timer(attr: TokenStream, item: TokenStream) -> TokenStream {
     handler::finish(&item, handler::timer::expand(attr.into(), &item)).into()
 }
 
+/// Answers calls of a service with an async function. See `cortex::service`.
+#[proc_macro_attribute]
+pub fn service(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = syn::parse_macro_input!(item as syn::ItemFn);
+    handler::finish(&item, handler::service::expand(attr.into(), &item)).into()
+}
+
 /// The entry point of a cortex program. See `cortex::main`.
 #[proc_macro_attribute]
 pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {

@@ -4,8 +4,8 @@ pub use crate::codec::{DecodeError, DecodeErrorKind, Decoder, EncodeError, Encod
 pub use crate::message::fingerprint::{combine, hash_str};
 pub use crate::message::{Field, FieldSchema, Message, Schema};
 pub use crate::node::{
-    advertise_nothing, run_main, run_subscriber, run_timer, BoxFuture, Handler, HandlerKind,
-    HandlerOutput, MainOptions, Run,
+    advertise_nothing, run_main, run_service, run_subscriber, run_timer, BoxFuture, Handler,
+    HandlerKind, HandlerOutput, MainOptions, Run,
 };
 pub use inventory;
 pub use std::sync::OnceLock;
@@ -367,6 +367,23 @@ pub trait TimerArg {
 
 impl TimerArg for Ctx {
     fn from_tick(ctx: &Ctx) -> Self {
+        ctx.clone()
+    }
+}
+
+/// The second argument of a `#[service]` handler: [`Ctx`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an argument of a #[service] handler",
+    label = "not `cortex::Ctx`",
+    note = "a #[service] handler takes the request (a message) and optionally `ctx: cortex::Ctx`"
+)]
+pub trait ServiceArg {
+    /// The argument for one call.
+    fn from_call(ctx: &Ctx) -> Self;
+}
+
+impl ServiceArg for Ctx {
+    fn from_call(ctx: &Ctx) -> Self {
         ctx.clone()
     }
 }

@@ -196,6 +196,72 @@ pub enum Error {
         /// The node.
         node: String,
     },
+    /// No server of the service was found within the caller's timeout.
+    #[error(
+        "service {service} was not found at the discovery daemon {address} within {timeout:?}; \
+         is its server running and using the same daemon address? (`cortex service list` \
+         shows the services there)"
+    )]
+    ServiceNotFound {
+        /// The service.
+        service: String,
+        /// The daemon address.
+        address: String,
+        /// How long the caller waited.
+        timeout: std::time::Duration,
+    },
+    /// The service's server has other request or reply types.
+    #[error(
+        "service {service} (node {node}) is {found}, but this caller uses {expected}; call it with \
+         the server's types, or rebuild both sides from the same message definitions"
+    )]
+    ServiceTypeMismatch {
+        /// The service.
+        service: String,
+        /// What the caller uses, `"Req -> Rep"`.
+        expected: String,
+        /// What the server has.
+        found: String,
+        /// The server's node.
+        node: String,
+    },
+    /// The server's handler failed (returned an error or panicked), or the
+    /// server refused the call; the message is the server's.
+    #[error("service {service} (node {node}) failed: {message}")]
+    ServiceFailed {
+        /// The service.
+        service: String,
+        /// The server's node.
+        node: String,
+        /// What the server said.
+        message: String,
+    },
+    /// The server went away (exited, crashed, was killed) during the call.
+    #[error(
+        "the server of service {service} (node {node}, {address}) went away during the call; \
+         the call may or may not have taken effect. Call again once a server is back"
+    )]
+    ServiceUnavailable {
+        /// The service.
+        service: String,
+        /// The server's node.
+        node: String,
+        /// Its endpoint.
+        address: String,
+    },
+    /// No reply within the caller's timeout.
+    #[error(
+        "service {service} (node {node}) did not answer within {timeout:?}; the call may still \
+         take effect. Allow a longer timeout if its handler is slow"
+    )]
+    ServiceTimeout {
+        /// The service.
+        service: String,
+        /// The server's node.
+        node: String,
+        /// The caller's timeout.
+        timeout: std::time::Duration,
+    },
     /// A handler's task panicked outside a handler call (where panics are
     /// caught and counted), e.g. in a custom `Field` implementation.
     #[error("handler {handler} panicked outside a handler call (e.g. in a custom Field impl)")]

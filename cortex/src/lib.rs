@@ -58,6 +58,7 @@ pub mod io;
 pub mod message;
 pub mod node;
 pub mod pubsub;
+pub mod service;
 
 /// Re-exported: received frames are [`bytes::Bytes`] (see [`Message::decode`]).
 pub use bytes;
@@ -69,6 +70,7 @@ pub use message::standard as messages;
 pub use message::{DType, DynArray, Element, Field, Message, NdArray, Schema, ShapeError, Value};
 pub use node::{Ctx, Node, NodeConfig, NodeStats, Topic};
 pub use pubsub::{Publisher, PublisherId, Subscriber};
+pub use service::{Service, ServiceClient};
 /// Re-exported: [`Publisher::bind`] and [`Subscriber::connect`] take a [`zmq::Context`].
 pub use zmq;
 
@@ -153,6 +155,32 @@ pub use cortex_derive::Message;
 /// ```
 pub use cortex_derive::subscribe;
 
+/// Answers the calls of a service with an async function.
+///
+/// ```no_run
+/// use cortex::prelude::*;
+/// # #[derive(Message)] pub struct SetMode { pub mode: String }
+/// # #[derive(Message)] pub struct SetModeReply { pub previous: String }
+/// pub const SET_MODE: Service<SetMode, SetModeReply> = Service::new("/arm/set_mode");
+///
+/// #[service("/arm/set_mode")]
+/// async fn set_mode(req: SetMode, ctx: Ctx) -> cortex::Result<SetModeReply> {
+///     Ok(SetModeReply { previous: req.mode })
+/// }
+///
+/// // Elsewhere, in any handler: `ctx.call(&SET_MODE, request).await?`.
+/// # fn main() {}
+/// ```
+///
+/// The function takes the request (a message) and optionally [`Ctx`], and
+/// returns `Result<Reply, E>` with `E: Display`: an error goes back to the
+/// caller as [`Error::ServiceFailed`] with its text. Calls are handled
+/// concurrently, each in a task of its own. Options: `node = "name"`,
+/// `publishes(TOPIC, ...)` as for [`subscribe`](macro@subscribe). The
+/// service is registered with discovery while the node runs (see
+/// [`service`](mod@crate::service) for how callers find and call it).
+pub use cortex_derive::service;
+
 /// Calls an async function on a fixed-rate timer: `#[timer(hz = 30)]` or
 /// `#[timer(period_ms = 100)]`, plus `node` and `publishes` as for
 /// [`subscribe`](macro@subscribe). The function takes nothing or a [`Ctx`]
@@ -197,7 +225,8 @@ pub use cortex_derive::main;
 /// The names most programs need.
 pub mod prelude {
     pub use crate::{
-        subscribe, timer, Ctx, DynArray, Header, Message, NdArray, Node, NodeConfig, Topic, Value,
+        service, subscribe, timer, Ctx, DynArray, Header, Message, NdArray, Node, NodeConfig,
+        PublisherId, Service, Topic, Value,
     };
 }
 

@@ -19,7 +19,8 @@ fn layer_of(name: &str) -> Option<usize> {
         "io" => rank("io"),
         "discovery" => rank("discovery"),
         // The crate-wide error gathers the errors of every layer below it.
-        "pubsub" | "error" | "Error" | "Result" | "Publisher" | "Subscriber" => rank("pubsub"),
+        "pubsub" | "error" | "Error" | "Result" | "Publisher" | "Subscriber" | "PublisherId"
+        | "service" | "Service" | "ServiceClient" => rank("pubsub"),
         "node" | "__private" | "Node" | "NodeConfig" | "NodeStats" | "Ctx" | "Topic" => {
             rank("node")
         }

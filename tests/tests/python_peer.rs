@@ -566,3 +566,63 @@ async fn a_second_publisher_against_a_python_daemon_is_told_it_allows_one() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].publisher_node, "a");
 }
+
+/// A Python subscriber of a latched topic gets the live stream as before:
+/// the replay goes only to cortex subscribers that ask for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_subscriber_of_a_latched_topic_gets_the_live_stream_only() {
+    if !python_ready() {
+        return;
+    }
+    let env = TestEnv::new();
+    let _daemon = start_daemon(&env, Daemon::Cortex).await;
+    let (samples_path, samples) = samples(&env);
+    let sample = &samples[0];
+    let topic = "/latched/0".to_owned();
+    let node = Node::new(env.node_config("rs")).await.unwrap();
+    let _sending = for_class!(
+        sample.class.as_str(),
+        send_latched(&node, topic.clone(), sample)
+    );
+    let vectors = interop_dir();
+    let pair = format!("{topic}=0");
+    let mut py = Peer::spawn(&[
+        "sub",
+        &env.discovery,
+        path_str(&vectors),
+        path_str(&samples_path),
+        &pair,
+    ]);
+    let output = py.lines();
+    py.exit_ok().await;
+    let lines = output.await.unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let got: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+    assert_eq!(got["equal"], true, "{got}");
+    // Three kept messages went out before it joined; it sees the fourth.
+    assert_eq!(got["sequence"], 3, "{got}");
+}
+
+/// Publishes the sample three times on a latched topic (depth 3) with
+/// nobody listening, then once more when a subscriber is there.
+async fn send_latched<T: Message>(
+    node: &Node,
+    topic: String,
+    sample: &Sample,
+) -> Box<dyn Any + Send> {
+    let msg = T::decode_body(&sample.frames[1], &sample.frames[2..]).expect("sample decodes");
+    let options = cortex::pubsub::PublisherOptions {
+        latched: 3,
+        ..Default::default()
+    };
+    let publisher = node.publisher_with::<T>(&topic, &options).await.unwrap();
+    for _ in 0..3 {
+        publisher.publish(&msg).unwrap();
+    }
+    let task = tokio::spawn(async move {
+        publisher.wait_for_subscribers(1, BOUND).await.unwrap();
+        assert!(publisher.publish(&msg).unwrap(), "{topic}: queued");
+        publisher
+    });
+    Box::new(task)
+}

@@ -1,4 +1,4 @@
-//! `#[subscribe]`, `#[timer]` and `#[cortex::main]`.
+//! `#[subscribe]`, `#[timer]`, `#[service]` and `#[cortex::main]`.
 //!
 //! Each keeps the user's function as written, validates it and its options
 //! (all errors at once, at the offending token), and adds a registration
@@ -6,6 +6,7 @@
 
 pub(crate) mod args;
 pub(crate) mod entry;
+pub(crate) mod service;
 pub(crate) mod subscribe;
 pub(crate) mod timer;
 

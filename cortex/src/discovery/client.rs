@@ -100,6 +100,8 @@ fn shared_context() -> zmq::Context {
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Requests concern services, not topics (see [`Client::for_services`]).
+    services: bool,
 }
 
 struct Inner {
@@ -140,6 +142,51 @@ impl Client {
                 ctx,
                 conn: Mutex::new(None),
             }),
+            services: false,
+        }
+    }
+
+    /// A view of this client (same connection) whose requests concern
+    /// services instead of topics: registering, looking up, waiting for,
+    /// watching and unregistering then use the daemon's service registry,
+    /// which is kept apart from topics (a Python client never lists a
+    /// service). A Python daemon ignores the difference: there a service is
+    /// a topic of the same name.
+    pub fn for_services(&self) -> Client {
+        Client {
+            inner: Arc::clone(&self.inner),
+            services: true,
+        }
+    }
+
+    /// Every service record, by name (see [`for_services`](Self::for_services)).
+    /// A Python daemon has none of its own: an error says so.
+    pub async fn list_services(&self) -> Result<Vec<TopicInfo>> {
+        let mut all: Vec<TopicInfo> = Vec::new();
+        loop {
+            let cursor = all.last().map(|t| t.name.clone());
+            let request = Request::list_services(cursor.as_deref());
+            let response = self.request(&request).await?;
+            if response.status != Status::Ok {
+                return Err(self.rejected(&request, response));
+            }
+            let page = response.topics.unwrap_or_default();
+            let forward = page
+                .first()
+                .is_some_and(|t| cursor.as_deref().is_none_or(|c| t.name.as_str() > c));
+            if !forward {
+                return Ok(all);
+            }
+            all.extend(page);
+        }
+    }
+
+    /// `request` about this client's kind of record (topics or services).
+    fn scoped(&self, request: Request) -> Request {
+        if self.services {
+            request.for_service()
+        } else {
+            request
         }
     }
 
@@ -156,6 +203,7 @@ impl Client {
     /// Sends `request` and returns the daemon's response, whatever its status.
     pub async fn request(&self, request: &Request) -> Result<Response> {
         let config = &self.inner.config;
+        let request = &self.scoped(request.clone());
         let mut conn = self.inner.conn.lock().await;
         exchange(
             &mut conn,
@@ -192,7 +240,15 @@ impl Client {
     /// [`DiscoveryError::TopicTaken`]). A publisher of another type is
     /// refused with both types named ([`DiscoveryError::Rejected`]).
     pub async fn register(&self, info: &TopicInfo) -> Result<()> {
-        let request = Request::register(info.clone());
+        self.register_latched(info, 0).await
+    }
+
+    /// [`register`](Self::register) for a publisher that replays its last
+    /// `latched` messages to each subscriber that joins (a cortex daemon
+    /// tells subscribers through [`PublisherWatch::latched`]; a Python
+    /// daemon ignores it).
+    pub async fn register_latched(&self, info: &TopicInfo, latched: u64) -> Result<()> {
+        let request = Request::register_latched(info.clone(), latched);
         let response = self.request(&request).await?;
         match response.status {
             Status::Ok => Ok(()),
@@ -260,6 +316,7 @@ impl Client {
             topic: name.to_owned(),
             conn: None,
             version: None,
+            last: Vec::new(),
         }
     }
 
@@ -324,7 +381,7 @@ impl Client {
         let config = &self.inner.config;
         let deadline = Instant::now() + timeout;
         let mut conn = None;
-        let request = Request::wait_for_topic(name);
+        let request = self.scoped(Request::wait_for_topic(name));
         let timed_out = || DiscoveryError::WaitTimeout {
             topic: name.to_owned(),
             address: config.address.clone(),
@@ -366,7 +423,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<TopicInfo> {
         let config = &self.inner.config;
-        let request = Request::lookup(name);
+        let request = self.scoped(Request::lookup(name));
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -397,19 +454,31 @@ impl Client {
     /// an eviction by mistake). Fails like [`register`](Self::register) if
     /// the first registration fails.
     pub async fn keep_registered(&self, info: TopicInfo) -> Result<Registration> {
-        self.register(&info).await?;
+        self.keep_registered_latched(info, 0).await
+    }
+
+    /// [`keep_registered`](Self::keep_registered) for a publisher that
+    /// replays its last `latched` messages to each subscriber that joins.
+    pub async fn keep_registered_latched(
+        &self,
+        info: TopicInfo,
+        latched: u64,
+    ) -> Result<Registration> {
+        self.register_latched(&info, latched).await?;
         let config = self.inner.config.clone();
         // Short timeouts so a restarted daemon is noticed quickly; its own
         // connection so a slow user request never delays the check.
         let timeout = config.request_timeout.min(config.keepalive_interval);
-        let keeper = Client::with_context(
+        let mut keeper = Client::with_context(
             self.inner.ctx.clone(),
             config.clone().request_timeout(timeout).retries(1),
         );
+        keeper.services = self.services;
         let restored = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn(keep_alive(
             keeper.clone(),
             info.clone(),
+            latched,
             config.keepalive_interval,
             Arc::clone(&restored),
         ));
@@ -572,9 +641,21 @@ pub struct PublisherWatch {
     topic: String,
     conn: Option<Conn>,
     version: Option<u64>,
+    /// The last answer's records and replay depths.
+    last: Vec<(TopicInfo, u64)>,
 }
 
 impl PublisherWatch {
+    /// How many messages the publisher of `info` replays to a joining
+    /// subscriber (a latched topic), per the last answer of
+    /// [`next`](Self::next); 0 if it does not, or is not in that answer.
+    pub fn latched(&self, info: &TopicInfo) -> u64 {
+        self.last
+            .iter()
+            .find(|(record, _)| record == info)
+            .map_or(0, |(_, depth)| *depth)
+    }
+
     /// The watched topic.
     pub fn topic(&self) -> &str {
         &self.topic
@@ -589,7 +670,7 @@ impl PublisherWatch {
         let client = &self.client;
         let config = &client.inner.config;
         loop {
-            let request = Request::watch_publishers(&self.topic, self.version);
+            let request = client.scoped(Request::watch_publishers(&self.topic, self.version));
             let wait = LONG_POLL_ALLOWANCE + config.request_timeout;
             let response = match exchange(
                 &mut self.conn,
@@ -616,7 +697,14 @@ impl PublisherWatch {
                         continue; // the window ended without a change
                     }
                     self.version = version;
-                    return Ok(Some(response.topics.unwrap_or_default()));
+                    let records = response.topics.unwrap_or_default();
+                    let depths = response.latched.unwrap_or_default();
+                    self.last = records
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| (r.clone(), depths.get(i).copied().unwrap_or(0)))
+                        .collect();
+                    return Ok(Some(records));
                 }
                 _ if Client::unsupported(&response) => return Ok(None),
                 _ => return Err(client.rejected(&request, response)),
@@ -652,7 +740,13 @@ impl Drop for Registration {
     }
 }
 
-async fn keep_alive(client: Client, info: TopicInfo, every: Duration, restored: Arc<AtomicU64>) {
+async fn keep_alive(
+    client: Client,
+    info: TopicInfo,
+    latched: u64,
+    every: Duration,
+    restored: Arc<AtomicU64>,
+) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
@@ -690,7 +784,7 @@ async fn keep_alive(client: Client, info: TopicInfo, every: Duration, restored: 
             }
         };
         if needs_register {
-            match client.register(&info).await {
+            match client.register_latched(&info, latched).await {
                 Ok(()) => {
                     restored.fetch_add(1, Ordering::Relaxed);
                     warned_owner = None;

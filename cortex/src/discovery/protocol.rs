@@ -2,7 +2,9 @@
 //!
 //! A request is one msgpack map `{command, topic_name, [topic_info]}`; a
 //! response is `{status, message, [topic_info], [topics]}`. The cortex
-//! extensions add a `version` key to both for `WATCH_PUBLISHERS`. `topic_info` is
+//! extensions add keys a Python daemon ignores: `version` (both ways, for
+//! `WATCH_PUBLISHERS`) and `latched` (a latched publisher's `REGISTER_TOPIC`,
+//! and per record in `WATCH_PUBLISHERS` answers). `topic_info` is
 //! itself msgpack: a `bin` holding the map
 //! `{name, address, message_type, fingerprint, publisher_node}`.
 //!
@@ -189,13 +191,17 @@ pub enum Command {
     /// `UNREGISTER_TOPIC` removes every publisher of the topic. A Python
     /// daemon answers `ERROR`.
     UnregisterPublisher,
+    /// `LIST_SERVICES` (24, cortex extension): the service records whose
+    /// names sort after `topic_name` (nil: from the first), paged like
+    /// `LIST_TOPICS_FROM`. A Python daemon answers `ERROR`.
+    ListServices,
     /// `SHUTDOWN` (99): stop the daemon.
     Shutdown,
 }
 
 impl Command {
     /// Every command, in code order.
-    pub const ALL: [Command; 10] = [
+    pub const ALL: [Command; 11] = [
         Command::RegisterTopic,
         Command::UnregisterTopic,
         Command::LookupTopic,
@@ -205,6 +211,7 @@ impl Command {
         Command::ListTopicsFrom,
         Command::WatchPublishers,
         Command::UnregisterPublisher,
+        Command::ListServices,
         Command::Shutdown,
     ];
 
@@ -220,6 +227,7 @@ impl Command {
             Command::ListTopicsFrom => 21,
             Command::WatchPublishers => 22,
             Command::UnregisterPublisher => 23,
+            Command::ListServices => 24,
             Command::Shutdown => 99,
         }
     }
@@ -241,6 +249,7 @@ impl Command {
             Command::ListTopicsFrom => "LIST_TOPICS_FROM",
             Command::WatchPublishers => "WATCH_PUBLISHERS",
             Command::UnregisterPublisher => "UNREGISTER_PUBLISHER",
+            Command::ListServices => "LIST_SERVICES",
             Command::Shutdown => "SHUTDOWN",
         }
     }
@@ -303,6 +312,16 @@ pub struct Request {
     /// on the wire otherwise: the commands of the Python protocol are
     /// encoded exactly as before).
     pub version: Option<u64>,
+    /// For `REGISTER_TOPIC` from a cortex publisher of a latched topic:
+    /// how many of its last messages it replays to a subscriber that joins
+    /// (absent when 0; a Python daemon ignores the key). Returned in
+    /// `WATCH_PUBLISHERS` answers.
+    pub latched: Option<u64>,
+    /// Whether the request is about a service, not a topic (key `service`,
+    /// written only when true): a cortex daemon keeps services apart from
+    /// topics, so they never show in a Python client's topic list. A Python
+    /// daemon ignores the key and treats the service as a topic.
+    pub service: bool,
 }
 
 impl Request {
@@ -312,6 +331,8 @@ impl Request {
             topic_name: topic_name.map(str::to_owned),
             topic_info: None,
             version: None,
+            latched: None,
+            service: false,
         }
     }
 
@@ -322,6 +343,29 @@ impl Request {
             topic_name: None,
             topic_info: Some(info),
             version: None,
+            latched: None,
+            service: false,
+        }
+    }
+
+    /// The same request about a service (see [`service`](Self::service)).
+    pub fn for_service(mut self) -> Self {
+        self.service = true;
+        self
+    }
+
+    /// `LIST_SERVICES` (cortex extension): service records after `cursor`.
+    pub fn list_services(cursor: Option<&str>) -> Self {
+        Self::new(Command::ListServices, cursor)
+    }
+
+    /// `REGISTER_TOPIC` for a publisher that replays its last `latched`
+    /// messages to subscribers that join (0: an ordinary publisher, and
+    /// the request of the Python protocol, byte for byte).
+    pub fn register_latched(info: TopicInfo, latched: u64) -> Self {
+        Self {
+            latched: (latched > 0).then_some(latched),
+            ..Self::register(info)
         }
     }
 
@@ -332,6 +376,8 @@ impl Request {
             topic_name: Some(info.name.clone()),
             topic_info: Some(info),
             version: None,
+            latched: None,
+            service: false,
         }
     }
 
@@ -390,8 +436,11 @@ impl Request {
     /// Encodes the request map.
     pub fn encode(&self) -> Vec<u8> {
         encoded(|w| {
-            let len =
-                2 + usize::from(self.topic_info.is_some()) + usize::from(self.version.is_some());
+            let len = 2
+                + usize::from(self.topic_info.is_some())
+                + usize::from(self.version.is_some())
+                + usize::from(self.latched.is_some())
+                + usize::from(self.service);
             w.write_map_len(len)?;
             w.write_str("command")?;
             w.write_u64(u64::from(self.command.code()));
@@ -408,6 +457,14 @@ impl Request {
                 w.write_str("version")?;
                 w.write_u64(version);
             }
+            if let Some(latched) = self.latched {
+                w.write_str("latched")?;
+                w.write_u64(latched);
+            }
+            if self.service {
+                w.write_str("service")?;
+                w.write_bool(true);
+            }
             Ok(())
         })
     }
@@ -416,11 +473,17 @@ impl Request {
     pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
         check_size(bytes)?;
         whole("request", bytes, |dec| {
-            let (mut code, mut topic_name, mut topic_info, mut version) = (None, None, None, None);
+            let (mut code, mut topic_name, mut topic_info, mut version, mut latched) =
+                (None, None, None, None, None);
+            let mut service = false;
             dec.read_map_by_key(|key, dec| {
                 match key {
                     b"command" => code = Some(int(dec, "request.command")?),
                     b"version" => version = optional(dec, "request.version", unsigned)?,
+                    b"latched" => latched = optional(dec, "request.latched", unsigned)?,
+                    b"service" => {
+                        service = optional(dec, "request.service", boolean)?.unwrap_or(false)
+                    }
                     b"topic_name" => topic_name = optional(dec, "request.topic_name", string)?,
                     b"topic_info" => {
                         topic_info = optional(dec, "request.topic_info", TopicInfo::read_nested)?
@@ -438,6 +501,8 @@ impl Request {
                 topic_name,
                 topic_info,
                 version,
+                latched,
+                service,
             })
         })
     }
@@ -459,6 +524,9 @@ pub struct Response {
     /// publisher of the topic joins, leaves or registers again (0: the
     /// topic has no publisher).
     pub version: Option<u64>,
+    /// For `WATCH_PUBLISHERS`: per record of `topics`, how many messages
+    /// that publisher replays to a subscriber that joins (0: not latched).
+    pub latched: Option<Vec<u64>>,
 }
 
 impl Response {
@@ -470,6 +538,7 @@ impl Response {
             topic_info: None,
             topics: None,
             version: None,
+            latched: None,
         }
     }
 
@@ -484,7 +553,8 @@ impl Response {
             let len = 2
                 + usize::from(self.topic_info.is_some())
                 + usize::from(self.topics.is_some())
-                + usize::from(self.version.is_some());
+                + usize::from(self.version.is_some())
+                + usize::from(self.latched.is_some());
             w.write_map_len(len)?;
             w.write_str("status")?;
             w.write_u64(u64::from(self.status.code()));
@@ -505,6 +575,13 @@ impl Response {
                 w.write_str("version")?;
                 w.write_u64(version);
             }
+            if let Some(latched) = &self.latched {
+                w.write_str("latched")?;
+                w.write_array_len(latched.len())?;
+                for depth in latched {
+                    w.write_u64(*depth);
+                }
+            }
             Ok(())
         })
     }
@@ -513,8 +590,8 @@ impl Response {
     pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
         check_size(bytes)?;
         whole("response", bytes, |dec| {
-            let (mut code, mut message, mut topic_info, mut topics, mut version) =
-                (None, None, None, None, None);
+            let (mut code, mut message, mut topic_info, mut topics, mut version, mut latched) =
+                (None, None, None, None, None, None);
             dec.read_map_by_key(|key, dec| {
                 match key {
                     b"status" => code = Some(int(dec, "response.status")?),
@@ -524,6 +601,7 @@ impl Response {
                     }
                     b"topics" => topics = optional(dec, "response.topics", records)?,
                     b"version" => version = optional(dec, "response.version", unsigned)?,
+                    b"latched" => latched = optional(dec, "response.latched", depths)?,
                     _ => skip(dec, "response")?,
                 }
                 Ok::<(), ProtocolError>(())
@@ -538,6 +616,7 @@ impl Response {
                 topic_info,
                 topics,
                 version,
+                latched,
             })
         })
     }
@@ -580,6 +659,10 @@ fn int(dec: &mut Decoder<'_>, what: &'static str) -> Result<i128, ProtocolError>
     }
 }
 
+fn boolean(dec: &mut Decoder<'_>, what: &'static str) -> Result<bool, ProtocolError> {
+    dec.read_bool().map_err(|k| ProtocolError::decode(what, k))
+}
+
 fn unsigned(dec: &mut Decoder<'_>, what: &'static str) -> Result<u64, ProtocolError> {
     let value = int(dec, what)?;
     u64::try_from(value).map_err(|_| ProtocolError::OutOfRange { what, value })
@@ -606,6 +689,18 @@ fn records(dec: &mut Decoder<'_>, what: &'static str) -> Result<Vec<TopicInfo>, 
     let mut out = Vec::with_capacity(n.min(crate::codec::MAX_PREALLOC));
     for _ in 0..n {
         out.push(TopicInfo::read_nested(dec, "response.topics[]")?);
+    }
+    Ok(out)
+}
+
+/// An array of unsigned integers.
+fn depths(dec: &mut Decoder<'_>, what: &'static str) -> Result<Vec<u64>, ProtocolError> {
+    let n = dec
+        .read_array_len()
+        .map_err(|k| ProtocolError::decode(what, k))?;
+    let mut out = Vec::with_capacity(n.min(crate::codec::MAX_PREALLOC));
+    for _ in 0..n {
+        out.push(unsigned(dec, what)?);
     }
     Ok(out)
 }
@@ -651,6 +746,9 @@ mod tests {
             Request::watch_publishers("/a", None),
             Request::watch_publishers("/a", Some(u64::MAX)),
             Request::unregister_publisher(info()),
+            Request::register_latched(info(), 10),
+            Request::register(info()).for_service(),
+            Request::list_services(Some("/a")),
             Request::shutdown(),
         ] {
             assert_eq!(Request::decode(&req.encode()).unwrap(), req);
@@ -663,6 +761,7 @@ mod tests {
         resp.topics = Some(vec![info(), info()]);
         resp.topic_info = Some(info());
         resp.version = Some(42);
+        resp.latched = Some(vec![0, 10]);
         assert_eq!(Response::decode(&resp.encode()).unwrap(), resp);
     }
 

@@ -30,6 +30,9 @@ pub struct NodeConfig {
     pub spawn_daemon: bool,
     /// How long shutdown waits for in-flight handlers. Default 5 s.
     pub shutdown_timeout: Duration,
+    /// How long [`Ctx::call`](crate::Ctx::call) waits for a reply (finding
+    /// the service and connecting included). Default 5 s.
+    pub call_timeout: Duration,
     /// Who may connect to the ipc sockets of this node and of a discovery
     /// daemon it starts (default: the user only; `CORTEX_SOCKET_ACCESS`).
     pub socket_access: SocketAccess,
@@ -50,6 +53,7 @@ impl NodeConfig {
             subscriber: SubscriberOptions::default(),
             spawn_daemon,
             shutdown_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(5),
             socket_access: SocketAccess::from_env().unwrap_or_default(),
         }
     }

@@ -127,6 +127,36 @@ where
     }
 }
 
+/// Serves the `#[service]` of `run` with `f` until the node stops: binds,
+/// registers, answers calls (concurrently), then unregisters.
+pub async fn run_service<Req, Rep, F, Fut, E>(ctx: Ctx, mut run: Run, f: F) -> Result<()>
+where
+    Req: Message,
+    Rep: Message,
+    F: Fn(Req, Ctx) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = std::result::Result<Rep, E>> + Send + 'static,
+    E: Display + 'static,
+{
+    let HandlerKind::Service { name, .. } = run.handler.kind else {
+        // `#[service]` pairs `run_service` with a `Service` kind only.
+        unreachable!(
+            "{} is registered as a service but is not one",
+            run.handler.name
+        );
+    };
+    let node = ctx.node.clone();
+    let handler_ctx = ctx.clone();
+    let service = crate::service::Service::<Req, Rep>::new(name);
+    let server = node
+        .serve(&service, move |request| f(request, handler_ctx.clone()))
+        .await?;
+    let _ = run.stop.wait_for(|stop| *stop).await;
+    if let Err(error) = server.close().await {
+        tracing::debug!(node = %node.name(), service = name, %error, "could not unregister the service");
+    }
+    Ok(())
+}
+
 /// Calls `f` on a fixed grid of `period` until the node stops.
 ///
 /// Overrun policy: ticks are never fired back to back. If a handler runs

@@ -17,7 +17,7 @@ mod topic;
 
 pub use config::{NodeConfig, SPAWN_DAEMON_ENV};
 pub use ctx::Ctx;
-pub use handler::{run_subscriber, run_timer, HandlerOutput};
+pub use handler::{run_service, run_subscriber, run_timer, HandlerOutput};
 pub use main::{run_main, MainOptions};
 pub use registry::{advertise_nothing, BoxFuture, Handler, HandlerKind, Run};
 pub use topic::Topic;
@@ -36,6 +36,7 @@ use crate::discovery::{default_address, Client, ClientConfig};
 use crate::error::{Error, Result};
 use crate::io::SocketAccess;
 use crate::pubsub::{Publisher, PublisherStats, Subscriber, SubscriberCounters, SubscriberStats};
+use crate::service::{Service, ServiceClient, ServiceServer};
 use crate::Message;
 
 /// A cortex node. Cheap to clone (all clones are the same node).
@@ -49,6 +50,8 @@ struct Inner {
     zmq: zmq::Context,
     discovery: Client,
     publishers: Mutex<BTreeMap<String, Arc<dyn Advertised>>>,
+    /// Service clients of [`Ctx::call`], by service name.
+    callers: Mutex<BTreeMap<String, Arc<dyn Any + Send + Sync>>>,
     subscribers: Mutex<Vec<(String, &'static str, Arc<SubscriberCounters>)>>,
     stop: watch::Sender<bool>,
     spawned: Mutex<Vec<JoinHandle<()>>>,
@@ -174,6 +177,7 @@ impl Node {
             zmq,
             discovery,
             publishers: Mutex::default(),
+            callers: Mutex::default(),
             subscribers: Mutex::default(),
             stop,
             spawned: Mutex::default(),
@@ -217,7 +221,9 @@ impl Node {
         if lock(&self.inner.publishers).contains_key(topic.name()) {
             return self.advertised::<T>(topic.name()).map(drop);
         }
-        let publisher = self.publisher::<T>(topic.name()).await?;
+        let mut options = self.inner.config.publisher.clone();
+        options.latched = topic.latched_depth();
+        let publisher = self.publisher_with::<T>(topic.name(), &options).await?;
         lock(&self.inner.publishers).insert(topic.name().to_owned(), Arc::new(publisher));
         Ok(())
     }
@@ -268,8 +274,20 @@ impl Node {
         }
     }
 
-    /// A standalone publisher on `topic` (not managed by the node).
+    /// A standalone publisher on `topic` (not managed by the node), with
+    /// the node's publisher options.
     pub async fn publisher<T: Message>(&self, topic: &str) -> Result<Publisher<T>> {
+        self.publisher_with(topic, &self.inner.config.publisher)
+            .await
+    }
+
+    /// A standalone publisher on `topic` with `options` (e.g. a latched
+    /// one: [`PublisherOptions::latched`](crate::pubsub::PublisherOptions::latched)).
+    pub async fn publisher_with<T: Message>(
+        &self,
+        topic: &str,
+        options: &crate::pubsub::PublisherOptions,
+    ) -> Result<Publisher<T>> {
         let c = &self.inner.config;
         Publisher::bind(
             &self.inner.zmq,
@@ -277,20 +295,70 @@ impl Node {
             &c.name,
             topic,
             &c.transport,
-            &c.publisher,
+            options,
         )
         .await
     }
 
-    /// A standalone subscriber to `topic` (waits for the topic to appear).
-    pub async fn subscriber<T: Message>(&self, topic: &str) -> Result<Subscriber<T>> {
-        Subscriber::connect(
+    /// A client of the service `service` (cached per node: calls share one
+    /// connection).
+    pub fn service_client<Req: Message, Rep: Message>(
+        &self,
+        service: &Service<Req, Rep>,
+    ) -> ServiceClient<Req, Rep> {
+        let mut callers = lock(&self.inner.callers);
+        if let Some(client) = callers
+            .get(service.name())
+            .and_then(|c| c.downcast_ref::<ServiceClient<Req, Rep>>())
+        {
+            return client.clone();
+        }
+        let client = ServiceClient::new(&self.inner.zmq, &self.inner.discovery, service.name());
+        callers.insert(service.name().to_owned(), Arc::new(client.clone()));
+        client
+    }
+
+    /// Serves `service` with `handler` outside the node's handlers (a
+    /// `#[service]` function is the usual way); serves until the returned
+    /// server is closed or dropped.
+    pub async fn serve<Req, Rep, F, Fut, E>(
+        &self,
+        service: &Service<Req, Rep>,
+        handler: F,
+    ) -> Result<ServiceServer<Req, Rep>>
+    where
+        Req: Message,
+        Rep: Message,
+        F: Fn(Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<Rep, E>> + Send + 'static,
+        E: std::fmt::Display + 'static,
+    {
+        let c = &self.inner.config;
+        ServiceServer::serve(
             &self.inner.zmq,
             &self.inner.discovery,
-            topic,
-            &self.inner.config.subscriber,
+            &c.name,
+            service.name(),
+            &c.transport,
+            handler,
         )
         .await
+    }
+
+    /// A standalone subscriber to `topic` (waits for the topic to appear),
+    /// with the node's subscriber options.
+    pub async fn subscriber<T: Message>(&self, topic: &str) -> Result<Subscriber<T>> {
+        self.subscriber_with(topic, &self.inner.config.subscriber)
+            .await
+    }
+
+    /// A standalone subscriber to `topic` with `options`.
+    pub async fn subscriber_with<T: Message>(
+        &self,
+        topic: &str,
+        options: &crate::pubsub::SubscriberOptions,
+    ) -> Result<Subscriber<T>> {
+        Subscriber::connect(&self.inner.zmq, &self.inner.discovery, topic, options).await
     }
 
     /// Spawns a task that is aborted when the node shuts down.
@@ -382,7 +450,8 @@ impl Node {
             };
             let fut = match handler.kind {
                 HandlerKind::Subscribe { run: start, .. }
-                | HandlerKind::Timer { run: start, .. } => start(self.ctx(), run),
+                | HandlerKind::Timer { run: start, .. }
+                | HandlerKind::Service { run: start, .. } => start(self.ctx(), run),
             };
             let node = self.clone();
             tasks.push(tokio::spawn(async move {

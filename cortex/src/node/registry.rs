@@ -1,4 +1,4 @@
-//! Handlers registered by `#[subscribe]` and `#[timer]` through `inventory`.
+//! Handlers registered by `#[subscribe]`, `#[timer]` and `#[service]` through `inventory`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -44,6 +44,13 @@ pub enum HandlerKind {
         /// Runs the timer until the node stops.
         run: fn(Ctx, Run) -> BoxFuture<Result<()>>,
     },
+    /// Calls of a service.
+    Service {
+        /// The service name.
+        name: &'static str,
+        /// Serves until the node stops.
+        run: fn(Ctx, Run) -> BoxFuture<Result<()>>,
+    },
 }
 
 /// What a running handler needs from the node.
@@ -58,7 +65,8 @@ pub struct Run {
 inventory::collect!(Handler);
 
 /// The handlers that run on `node`, in a deterministic order (inventory's
-/// own order is unspecified): timers then subscriptions, by topic, then name.
+/// own order is unspecified): timers, subscriptions by topic, services by
+/// name; then by handler name.
 pub(crate) fn handlers_for(node: &str) -> Vec<&'static Handler> {
     let mut handlers: Vec<&'static Handler> = inventory::iter::<Handler>
         .into_iter()
@@ -67,6 +75,7 @@ pub(crate) fn handlers_for(node: &str) -> Vec<&'static Handler> {
     handlers.sort_by_key(|h| match h.kind {
         HandlerKind::Timer { period, .. } => (0, String::new(), period, h.name),
         HandlerKind::Subscribe { topic, .. } => (1, topic.to_owned(), Duration::ZERO, h.name),
+        HandlerKind::Service { name, .. } => (2, name.to_owned(), Duration::ZERO, h.name),
     });
     handlers
 }

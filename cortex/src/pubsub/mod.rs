@@ -6,6 +6,7 @@
 //! iceoryx2) when both sides have it; the socket path serves everyone else.
 
 mod endpoint;
+mod latch;
 mod loan;
 mod publisher;
 mod queue;

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::endpoint::Transport;
+use super::latch::{self, History};
 use super::loan::{self, Loan, Store};
 use super::queue::{OnFullQueue, QueueBudget};
 use super::shm::{self, shm_topic, LoanBuf, ShmSender};
@@ -75,6 +76,13 @@ pub struct PublisherOptions {
     /// the default is small: 16, i.e. 120 MiB of 1080p frames, 320 MiB of
     /// 16 MiB images. Default 16.
     pub shared_memory_queue: usize,
+    /// Keep the last this many messages and replay them to each subscriber
+    /// that joins, before the live stream (a latched topic: a map, a
+    /// calibration, a robot description). The kept messages share their
+    /// arrays with what was sent (no copy, except loaned arrays). 0, the
+    /// default: not latched. Subscribers on a Python daemon, and Python
+    /// subscribers, get the live stream only.
+    pub latched: usize,
 }
 
 /// Environment variable that turns the shared-memory path off (`0`) for
@@ -97,6 +105,7 @@ impl Default for PublisherOptions {
             beacon_interval: Duration::from_secs(1),
             shared_memory: shm_default(),
             shared_memory_queue: 16,
+            latched: 0,
         }
     }
 }
@@ -185,6 +194,8 @@ struct Locked {
     /// The shared-memory side, when it could be set up.
     shm: Option<ShmSender>,
     last_shm_warning: Option<std::time::Instant>,
+    /// The last messages, for a latched topic.
+    history: Option<History>,
 }
 
 /// The topic frame of a topic's sequence beacons:
@@ -298,6 +309,7 @@ impl<T: Message> Publisher<T> {
                 last_slow_warning: None,
                 shm,
                 last_shm_warning: None,
+                history: (options.latched > 0).then(|| History::new(options.latched)),
             }),
             sequence: AtomicU64::new(0),
             metadata_hint: AtomicUsize::new(64),
@@ -334,7 +346,8 @@ impl<T: Message> Publisher<T> {
             fingerprint: T::FINGERPRINT,
             publisher_node: node.to_owned(),
         };
-        publisher.registration = Some(discovery.keep_registered(info).await?);
+        let latched = options.latched as u64;
+        publisher.registration = Some(discovery.keep_registered_latched(info, latched).await?);
         tracing::info!(topic, node, r#type = T::TYPE_NAME, address = %publisher.shared.address, "publishing");
         Ok(publisher)
     }
@@ -516,6 +529,11 @@ impl<T: Message> Publisher<T> {
         let sequence = shared.sequence.fetch_add(1, Ordering::Relaxed);
         let header = Header::now(T::FINGERPRINT, sequence).to_bytes();
         let shm_wanted = shared.shm_subscribers.load(Ordering::Relaxed) > 0;
+        // What a latched topic keeps (arrays shared, a loan copied).
+        let kept = locked.history.is_some().then(|| match &loan {
+            Some(loan) => vec![Bytes::copy_from_slice(loan.bytes())],
+            None => oob.clone(),
+        });
         if let Some(loan) = loan {
             if !shm_wanted || shared.subscribers.load(Ordering::Relaxed) > 0 {
                 // The socket path cannot borrow shared memory: a copy.
@@ -526,6 +544,10 @@ impl<T: Message> Publisher<T> {
             }
         } else if shm_wanted {
             shared.send_shm(&mut locked, &header, &metadata_bytes, &oob);
+        }
+        if let (Some(history), Some(kept)) = (&mut locked.history, kept) {
+            // Kept unless refused for everyone below (then it was never sent).
+            history.keep(header, &metadata_bytes, kept);
         }
         if shm_wanted && shared.subscribers.load(Ordering::Relaxed) <= 0 {
             // Nobody on the socket path: skip its work.
@@ -542,6 +564,9 @@ impl<T: Message> Publisher<T> {
             Ok(()) => {}
             Err((zmq::Error::EAGAIN, topic)) => match shared.policy {
                 OnFullQueue::RefuseForAll => {
+                    if let Some(history) = &mut locked.history {
+                        history.forget_last();
+                    }
                     shared.dropped.fetch_add(1, Ordering::Relaxed);
                     return Ok(false);
                 }
@@ -769,6 +794,23 @@ impl Shared {
     /// it counts as an overflow and the beacon goes to the others (so the
     /// overflow is never silent); with [`OnFullQueue::RefuseForAll`] the
     /// beacon waits for the next round.
+    /// Replays a latched topic's kept messages to the subscriber that
+    /// subscribed to `replay` (see [`latch`]).
+    fn replay(&self, locked: &Locked, history: &History, replay: &[u8]) {
+        let room = usize::try_from(locked.budget.hwm()).unwrap_or(1);
+        match history.replay(&locked.socket, replay, room) {
+            Ok(sent) if sent < history.len() => {
+                tracing::warn!(topic = %self.topic, sent, kept = history.len(),
+                    "replayed only the last messages of the latched topic: a subscriber's queue holds fewer (raise queue_depth / queue_bytes)");
+            }
+            Ok(sent) => {
+                tracing::debug!(topic = %self.topic, sent, "replayed the latched topic to a new subscriber")
+            }
+            Err(e) => tracing::warn!(topic = %self.topic, error = %e,
+                "could not replay the latched topic to a new subscriber (its queue is full); it gets the live stream after a wait"),
+        }
+    }
+
     fn send_beacon(&self) {
         let mut locked = self.lock();
         let next = self.sequence.load(Ordering::Relaxed);
@@ -865,6 +907,11 @@ async fn read_subscriptions(reader: Reader) {
                         if delta < 0 {
                             // It may have been killed: give its samples back.
                             tokio::task::spawn_blocking(shm::remove_dead);
+                        }
+                    }
+                    Ok(msg) if latch::replay_request(&msg, &shared.topic).is_some() => {
+                        if let Some(history) = &locked.history {
+                            shared.replay(&locked, history, &msg[1..]);
                         }
                     }
                     Ok(msg) if msg.get(1..) == Some(shared.topic.as_bytes()) => match msg[0] {

@@ -46,6 +46,8 @@ pub(super) struct Limits {
 #[derive(Debug)]
 struct Entry {
     info: TopicInfo,
+    /// How many messages the publisher replays to a joining subscriber.
+    latched: u64,
     /// Distinguishes registrations, so a late probe result about an older
     /// registration cannot evict a newer one.
     generation: u64,
@@ -102,6 +104,8 @@ pub(super) struct OwnerCheck<R> {
     pub token: R,
     /// What it registers.
     pub info: TopicInfo,
+    /// Its replay depth.
+    pub latched: u64,
     /// The publishers of the other type, to probe.
     pub owners: Vec<ProbeTarget>,
 }
@@ -138,7 +142,19 @@ impl<R> Registry<R> {
 
     /// `REGISTER_TOPIC` from `token`: a new topic, another publisher of a
     /// topic (same type, another node), or a node's registration again.
+    #[cfg(test)]
     pub(super) fn register(&mut self, token: R, info: TopicInfo) -> Registered<R> {
+        self.register_latched(token, info, 0)
+    }
+
+    /// [`register`](Self::register) for a publisher that replays its last
+    /// `latched` messages to a joining subscriber.
+    pub(super) fn register_latched(
+        &mut self,
+        token: R,
+        info: TopicInfo,
+        latched: u64,
+    ) -> Registered<R> {
         if let Err(reason) = info.check() {
             tracing::warn!(
                 topic = %info.name.chars().take(200).collect::<String>(),
@@ -155,11 +171,12 @@ impl<R> Registry<R> {
                 return Registered::CheckOwners(OwnerCheck {
                     token,
                     info,
+                    latched,
                     owners,
                 });
             }
         }
-        Registered::Replies(self.admit(token, info))
+        Registered::Replies(self.admit(token, info, latched))
     }
 
     /// The publishers of `info.name` other than `info`'s node, if the
@@ -194,7 +211,12 @@ impl<R> Registry<R> {
         check: OwnerCheck<R>,
         results: impl IntoIterator<Item = (ProbeTarget, Liveness)>,
     ) -> Vec<Reply<R>> {
-        let OwnerCheck { token, info, .. } = check;
+        let OwnerCheck {
+            token,
+            info,
+            latched,
+            ..
+        } = check;
         let mut replies = Vec::new();
         for (target, liveness) in results {
             if liveness == Liveness::Dead {
@@ -202,13 +224,13 @@ impl<R> Registry<R> {
                 replies.extend(self.evict(&target, reason));
             }
         }
-        replies.extend(self.admit(token, info));
+        replies.extend(self.admit(token, info, latched));
         replies
     }
 
     /// Stores `info` if the topic is free, carries its type, or has it from
     /// the same node; refuses it otherwise.
-    fn admit(&mut self, token: R, info: TopicInfo) -> Vec<Reply<R>> {
+    fn admit(&mut self, token: R, info: TopicInfo, latched: u64) -> Vec<Reply<R>> {
         if let Some(topic) = self.topics.get(&info.name) {
             if let Some(other) = topic.publishers.iter().find(|e| {
                 e.info.publisher_node != info.publisher_node
@@ -220,6 +242,7 @@ impl<R> Registry<R> {
         self.generation += 1;
         let entry = Entry {
             info: info.clone(),
+            latched,
             generation: self.generation,
             failed_probes: 0,
         };
@@ -249,6 +272,7 @@ impl<R> Registry<R> {
             address = %info.address,
             node = %info.publisher_node,
             message_type = %info.message_type,
+            latched,
             publishers = topic.publishers.len(),
             replaced,
             "registered publisher"
@@ -395,15 +419,13 @@ impl<R> Registry<R> {
     }
 
     /// `WATCH_PUBLISHERS` without a version: every publisher of `name`
-    /// (none if the topic is not registered) and the topic's version.
+    /// (none if the topic is not registered), their replay depths and the
+    /// topic's version.
     pub(super) fn publishers(&self, name: &str) -> Response {
+        let entries = self.topics.get(name).map_or(&[][..], |t| &t.publishers);
         let mut response = Response::new(Status::Ok, "");
-        response.topics = Some(
-            self.topics
-                .get(name)
-                .map(|t| t.publishers.iter().map(|e| e.info.clone()).collect())
-                .unwrap_or_default(),
-        );
+        response.topics = Some(entries.iter().map(|e| e.info.clone()).collect());
+        response.latched = Some(entries.iter().map(|e| e.latched).collect());
         response.version = Some(self.version(name));
         response
     }
@@ -759,6 +781,19 @@ mod tests {
         let r = reg.resolve_conflict(c, results);
         assert_eq!(r.last().map(|(t, r)| (*t, r.status)), Some((5, Status::Ok)));
         assert_eq!(nodes(&reg, "/a"), ["new"]);
+    }
+
+    #[test]
+    fn each_publisher_s_replay_depth_is_listed_with_it() {
+        let mut reg = Registry::new(limits());
+        replies(reg.register_latched(1, info("/map", "a"), 10));
+        replies(reg.register(2, info("/map", "b")));
+        let r = reg.publishers("/map");
+        assert_eq!(r.latched, Some(vec![10, 0]));
+        // Registering again may change it.
+        replies(reg.register_latched(3, info("/map", "b"), 1));
+        assert_eq!(reg.publishers("/map").latched, Some(vec![10, 1]));
+        assert_eq!(reg.publishers("/none").latched, Some(vec![]));
     }
 
     #[test]

@@ -33,11 +33,11 @@ type Envelope = Vec<zmq::Message>;
 
 /// Results of work spawned off the request path.
 enum Event {
-    /// A probe round finished.
-    Probed(Vec<(ProbeTarget, Liveness)>),
-    /// A REGISTER conflicting with another node waited for a probe of that
-    /// node's endpoint.
-    OwnerChecked(OwnerCheck<Envelope>, Vec<(ProbeTarget, Liveness)>),
+    /// A probe round finished: topics, then services.
+    Probed(Vec<(ProbeTarget, Liveness)>, Vec<(ProbeTarget, Liveness)>),
+    /// A REGISTER conflicting with other nodes' type waited for probes of
+    /// their endpoints (`true`: in the service registry).
+    OwnerChecked(bool, OwnerCheck<Envelope>, Vec<(ProbeTarget, Liveness)>),
 }
 
 /// What woke the serve loop.
@@ -54,6 +54,8 @@ enum Wake {
 pub(super) struct Server {
     socket: AsyncSocket,
     registry: Registry<Envelope>,
+    /// Services, apart from topics (requests with `service` set).
+    services: Registry<Envelope>,
     events_tx: mpsc::UnboundedSender<Event>,
     events_rx: mpsc::UnboundedReceiver<Event>,
     config: DaemonConfig,
@@ -72,14 +74,16 @@ impl Server {
         socket_file: Option<SocketFile>,
     ) -> Self {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let limits = super::registry::Limits {
+            probing: config.probe_interval.is_some(),
+            evict_after: config.evict_after,
+            long_poll_window: config.long_poll_window,
+            max_waiters: config.max_waiters,
+        };
         Self {
             socket,
-            registry: Registry::new(super::registry::Limits {
-                probing: config.probe_interval.is_some(),
-                evict_after: config.evict_after,
-                long_poll_window: config.long_poll_window,
-                max_waiters: config.max_waiters,
-            }),
+            registry: Registry::new(limits.clone()),
+            services: Registry::new(limits),
             events_tx,
             events_rx,
             config,
@@ -119,7 +123,10 @@ impl Server {
             if !self.outbox.is_empty() {
                 self.outbox.flush(self.socket.get_ref());
             }
-            let next_deadline = self.registry.next_deadline();
+            let next_deadline = [self.registry.next_deadline(), self.services.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min();
             let wake = tokio::select! {
                 biased;
                 // An error is unreachable while we hold a sender; stop too.
@@ -142,18 +149,20 @@ impl Server {
                     tracing::warn!(error = %e, "discovery daemon receive failed");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                Wake::Event(Event::Probed(results)) => {
+                Wake::Event(Event::Probed(topics, services)) => {
                     probing = false;
-                    let replies = self.registry.apply_probes(results);
+                    let mut replies = self.registry.apply_probes(topics);
+                    replies.extend(self.services.apply_probes(services));
                     self.reply_all(replies);
                 }
-                Wake::Event(Event::OwnerChecked(check, results)) => {
-                    let replies = self.registry.resolve_conflict(check, results);
+                Wake::Event(Event::OwnerChecked(service, check, results)) => {
+                    let replies = self.registry_for(service).resolve_conflict(check, results);
                     self.reply_all(replies);
                 }
                 Wake::ProbeTick => probing = self.start_probe_round(),
                 Wake::WaiterDeadline => {
-                    let replies = self.registry.expire_waiters(Instant::now());
+                    let mut replies = self.registry.expire_waiters(Instant::now());
+                    replies.extend(self.services.expire_waiters(Instant::now()));
                     self.reply_all(replies);
                 }
                 Wake::FileCheck => {
@@ -205,21 +214,29 @@ impl Server {
             }
         };
         let mut stop = false;
+        let service = request.service;
+        let registry = if service {
+            &mut self.services
+        } else {
+            &mut self.registry
+        };
         let replies: Vec<Reply<Envelope>> = match request.command {
             Command::RegisterTopic => match request.topic_info {
-                Some(info) => match self.registry.register(envelope, info) {
-                    Registered::Replies(replies) => replies,
-                    Registered::CheckOwners(check) => {
-                        self.check_owner(check);
-                        Vec::new()
+                Some(info) => {
+                    match registry.register_latched(envelope, info, request.latched.unwrap_or(0)) {
+                        Registered::Replies(replies) => replies,
+                        Registered::CheckOwners(check) => {
+                            self.check_owner(service, check);
+                            Vec::new()
+                        }
                     }
-                },
+                }
                 None => vec![(envelope, Response::error("REGISTER_TOPIC needs topic_info"))],
             },
             Command::UnregisterTopic => match request.topic() {
                 Some(name) => {
                     let name = name.to_owned();
-                    self.registry.unregister(envelope, &name)
+                    registry.unregister(envelope, &name)
                 }
                 None => vec![(
                     envelope,
@@ -227,7 +244,7 @@ impl Server {
                 )],
             },
             Command::UnregisterPublisher => match &request.topic_info {
-                Some(info) => self.registry.unregister_publisher(envelope, info),
+                Some(info) => registry.unregister_publisher(envelope, info),
                 None => vec![(
                     envelope,
                     Response::error("UNREGISTER_PUBLISHER needs topic_info"),
@@ -236,7 +253,7 @@ impl Server {
             Command::WatchPublishers => match request.topic() {
                 Some(name) => {
                     let name = name.to_owned();
-                    self.registry
+                    registry
                         .watch(envelope, name, request.version, Instant::now())
                         .into_iter()
                         .collect()
@@ -248,21 +265,25 @@ impl Server {
             },
             Command::LookupTopic => {
                 let response = match request.topic() {
-                    Some(name) => self.registry.lookup(name),
+                    Some(name) => registry.lookup(name),
                     None => Response::error("LOOKUP_TOPIC needs topic_name"),
                 };
                 vec![(envelope, response)]
             }
-            Command::ListTopics => vec![(envelope, self.registry.list(None))],
+            Command::ListTopics => vec![(envelope, registry.list(None))],
             Command::ListTopicsFrom => {
                 let after = request.topic_name.as_deref().unwrap_or("");
-                vec![(envelope, self.registry.list(Some(after)))]
+                vec![(envelope, registry.list(Some(after)))]
+            }
+            Command::ListServices => {
+                let after = request.topic_name.as_deref().unwrap_or("");
+                vec![(envelope, self.services.list(Some(after)))]
             }
             Command::Ping => vec![(envelope, Response::new(Status::Ok, "pong"))],
             Command::WaitForTopic => match request.topic() {
                 Some(name) => {
                     let name = name.to_owned();
-                    self.registry
+                    registry
                         .wait_for(envelope, name, Instant::now())
                         .into_iter()
                         .collect()
@@ -286,26 +307,36 @@ impl Server {
 
     /// Probes the owner of a contested topic off the request path; the
     /// registrant is answered when the result arrives.
-    fn check_owner(&self, check: OwnerCheck<Envelope>) {
+    fn registry_for(&mut self, service: bool) -> &mut Registry<Envelope> {
+        if service {
+            &mut self.services
+        } else {
+            &mut self.registry
+        }
+    }
+
+    fn check_owner(&self, service: bool, check: OwnerCheck<Envelope>) {
         let timeout = self.config.probe_timeout;
         let events = self.events_tx.clone();
         tokio::spawn(async move {
             let results = probe_all(check.owners.clone(), timeout).await;
-            let _ = events.send(Event::OwnerChecked(check, results));
+            let _ = events.send(Event::OwnerChecked(service, check, results));
         });
     }
 
     /// Spawns a probe of every record; returns whether one was started.
     fn start_probe_round(&mut self) -> bool {
-        if self.registry.is_empty() {
+        if self.registry.is_empty() && self.services.is_empty() {
             return false;
         }
-        let targets = self.registry.probe_targets();
+        let topics = self.registry.probe_targets();
+        let services = self.services.probe_targets();
         let timeout = self.config.probe_timeout;
         let events = self.events_tx.clone();
         tokio::spawn(async move {
-            let results = probe_all(targets, timeout).await;
-            let _ = events.send(Event::Probed(results));
+            let (topics, services) =
+                tokio::join!(probe_all(topics, timeout), probe_all(services, timeout));
+            let _ = events.send(Event::Probed(topics, services));
         });
         true
     }

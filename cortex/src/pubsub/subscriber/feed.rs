@@ -42,10 +42,11 @@ enum Watcher {
     },
 }
 
-/// A change of the topic's publishers, and the watcher to wait for the next.
+/// A change of the topic's publishers (each with its replay depth), and
+/// the watcher to wait for the next.
 struct Watched {
     watcher: Watcher,
-    publishers: Vec<TopicInfo>,
+    publishers: Vec<(TopicInfo, u64)>,
 }
 
 type WatchFuture = Pin<Box<dyn Future<Output = Watched> + Send>>;
@@ -57,10 +58,11 @@ fn next_change(watcher: Watcher, retry_after: Duration) -> WatchFuture {
             Watcher::Daemon(mut watch) => loop {
                 match watch.next().await {
                     Ok(Some(publishers)) => {
+                        let publishers = with_depths(&watch, publishers);
                         return Watched {
                             watcher: Watcher::Daemon(watch),
                             publishers,
-                        }
+                        };
                     }
                     // The daemon was replaced by one without the watch; the
                     // feed keeps its publishers, no further changes are seen.
@@ -82,7 +84,7 @@ fn next_change(watcher: Watcher, retry_after: Duration) -> WatchFuture {
                 if let Ok(Ok(Some(current))) = tokio::time::timeout(LOOKUP_BUDGET, lookup).await {
                     if current != last {
                         return Watched {
-                            publishers: vec![current.clone()],
+                            publishers: vec![(current.clone(), 0)],
                             watcher: Watcher::Lookup {
                                 client,
                                 topic,
@@ -95,6 +97,16 @@ fn next_change(watcher: Watcher, retry_after: Duration) -> WatchFuture {
             },
         }
     })
+}
+
+fn with_depths(watch: &PublisherWatch, publishers: Vec<TopicInfo>) -> Vec<(TopicInfo, u64)> {
+    publishers
+        .into_iter()
+        .map(|p| {
+            let depth = watch.latched(&p);
+            (p, depth)
+        })
+        .collect()
 }
 
 /// The publishers of one topic, as one stream of messages.
@@ -152,7 +164,10 @@ impl Feed {
             let mut watch = discovery.watch_publishers(topic);
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let (watcher, publishers) = match tokio::time::timeout(remaining, watch.next()).await {
-                Ok(Ok(Some(publishers))) => (Watcher::Daemon(watch), publishers),
+                Ok(Ok(Some(publishers))) => {
+                    let publishers = with_depths(&watch, publishers);
+                    (Watcher::Daemon(watch), publishers)
+                }
                 Ok(Ok(None)) => {
                     tracing::debug!(topic, daemon = %discovery.address(),
                         "the daemon cannot watch publishers (a Python daemon); polling LOOKUP_TOPIC");
@@ -162,7 +177,7 @@ impl Feed {
                         last: first.clone(),
                         every: options.recheck_after,
                     };
-                    (watcher, vec![first.clone()])
+                    (watcher, vec![(first.clone(), 0)])
                 }
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => Err(crate::discovery::DiscoveryError::WaitTimeout {
@@ -199,11 +214,11 @@ impl Feed {
 
     /// Follows a new set of publishers: connects to the new ones, lets the
     /// ones that left finish what they have queued.
-    fn apply(&mut self, publishers: &[TopicInfo]) {
+    fn apply(&mut self, publishers: &[(TopicInfo, u64)]) {
         for source in &mut self.sources {
-            source.leaving = !publishers.iter().any(|p| source.is(p));
+            source.leaving = !publishers.iter().any(|(p, _)| source.is(p));
         }
-        for info in publishers {
+        for (info, latched) in publishers {
             if self.sources.iter().any(|s| s.is(info)) {
                 continue;
             }
@@ -215,7 +230,13 @@ impl Feed {
                 continue;
             }
             let copies = Arc::clone(&self.counters.shm_copies);
-            match Source::open(&self.ctx, info.clone(), &self.options, &copies) {
+            match Source::open(
+                &self.ctx,
+                info.clone(),
+                *latched > 0,
+                &self.options,
+                &copies,
+            ) {
                 Ok(source) => {
                     tracing::info!(topic = %self.topic, publisher = %source.id,
                         shared_memory = source.uses_shared_memory(), "connected to a publisher");
@@ -263,11 +284,16 @@ impl Feed {
             let i = (self.next + k) % n;
             let source = &mut self.sources[i];
             let mut polled = source.poll_next(cx);
-            // A departing publisher is closed once it has nothing queued;
-            // polled twice, as the first `Pending` may only be a yield.
+            // A departing publisher is closed once it has nothing queued
+            // (polled twice, as the first `Pending` may only be a yield)
+            // and has been quiet for `recheck_after`: one that goes on
+            // sending was dropped by a daemon that restarted or lost it,
+            // and comes back with its next registration (the idle timer
+            // brings the next check).
             if polled.is_pending() && source.leaving {
                 polled = source.poll_next(cx);
-                if polled.is_pending() {
+                if polled.is_pending() && source.last_active.elapsed() >= self.options.recheck_after
+                {
                     drained.push(i);
                 }
             }

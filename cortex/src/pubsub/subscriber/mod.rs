@@ -43,9 +43,11 @@ pub struct SubscriberOptions {
     pub wait_timeout: Duration,
     /// After a period this long without messages, check that each
     /// publisher's shared-memory side still has its publisher (a restart
-    /// on the same endpoint makes a new one). Against a Python daemon,
-    /// which cannot tell subscribers of changes, also how often discovery
-    /// is asked whether the publisher moved. Default 1 s.
+    /// on the same endpoint makes a new one). A publisher that left
+    /// discovery is let go once it has been quiet this long (one that goes
+    /// on sending was only lost by a restarted daemon). Against a Python
+    /// daemon, which cannot tell subscribers of changes, also how often
+    /// discovery is asked whether the publisher moved. Default 1 s.
     pub recheck_after: Duration,
     /// Receive through shared memory when the publisher offers it (same
     /// host, a cortex publisher with the `shm` feature): arrays then borrow

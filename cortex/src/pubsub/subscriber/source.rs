@@ -9,12 +9,14 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 
 use super::SubscriberOptions;
+use crate::codec::Header;
 use crate::discovery::{check_topic_address, TopicInfo};
 use crate::io::AsyncSocket;
+use crate::pubsub::latch::{replay_topic, Replay, Taken};
 use crate::pubsub::publisher::beacon_topic;
 use crate::pubsub::queue::QueueBudget;
 use crate::pubsub::sequence::{SequenceEvent, SequenceTracker};
-use crate::pubsub::shm::{shm_topic, ShmReceiver};
+use crate::pubsub::shm::{layout, shm_topic, ShmReceiver};
 
 /// Which publisher sent a message: the node that registered it and its
 /// endpoint. Cheap to clone.
@@ -87,23 +89,37 @@ pub(crate) struct Source {
     pub(crate) received: u64,
     pub(crate) dropped: u64,
     /// The publisher left discovery: read what it still has queued, then
-    /// close.
+    /// close once it has been quiet for a while (see `Feed::poll_next`).
     pub(crate) leaving: bool,
+    /// When a message last arrived from it (or it was connected).
+    pub(crate) last_active: std::time::Instant,
+    /// A latched publisher's replay, until it has been delivered.
+    replay: Option<Replay<Incoming>>,
 }
 
 impl Source {
-    /// Connects to the publisher of `info`; the error says why its record
-    /// is unusable.
+    /// Connects to the publisher of `info` (asking for its replay if it is
+    /// `latched`); the error says why its record is unusable.
     pub(crate) fn open(
         ctx: &zmq::Context,
         info: TopicInfo,
+        latched: bool,
         options: &SubscriberOptions,
         copies: &Arc<AtomicU64>,
     ) -> Result<Self, String> {
         check_topic_address(&info.address)?;
         let topic = info.name.as_str();
         let shm = open_shm(topic, &info.address, options, copies);
+        let replay = latched.then(|| Replay::new(replay_topic(topic, unique_id())));
         let socket = sub_socket(ctx, topic, options, shm.is_some())
+            .and_then(|socket| {
+                if let Some(replay) = &replay {
+                    // Sent after the live subscription (SUB sends them in
+                    // byte order; this one starts with 0xff): see `latch`.
+                    socket.set_subscribe(replay.topic_frame())?;
+                }
+                Ok(socket)
+            })
             .map_err(|e| format!("creating its socket failed: {e}"))?;
         socket
             .connect(&info.address)
@@ -120,6 +136,8 @@ impl Source {
             received: 0,
             dropped: 0,
             leaving: false,
+            last_active: std::time::Instant::now(),
+            replay,
         })
     }
 
@@ -141,12 +159,59 @@ impl Source {
         }
     }
 
-    /// The next message from this publisher, shared memory first. A
-    /// failing shared-memory side is left for the socket (logged).
+    /// The next message from this publisher: for a latched publisher that
+    /// was just joined, its replay first (see [`crate::pubsub::latch`]).
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<Incoming>> {
+        loop {
+            let topic = self.info.name.as_bytes();
+            let Some(replay) = &mut self.replay else {
+                return self.poll_raw(cx);
+            };
+            if let Some(due) = replay.next_due() {
+                return Poll::Ready(Ok(due));
+            }
+            if replay.is_done() {
+                let _ = self.socket.get_ref().set_unsubscribe(replay.topic_frame());
+                self.replay = None;
+                continue;
+            }
+            if replay.poll_expired(cx, |m| sequence_of(topic, m)) {
+                tracing::warn!(topic = %self.info.name, publisher = %self.id,
+                    "the latched publisher did not replay its last messages in time; delivering the live stream");
+                continue;
+            }
+            let mut incoming = std::task::ready!(self.poll_raw(cx))?;
+            let Some(replay) = &mut self.replay else {
+                return Poll::Ready(Ok(incoming));
+            };
+            let topic = self.info.name.as_bytes();
+            let (replayed, marker) = match &mut incoming {
+                Incoming::Frames(frames) if *frames[0] == *replay.topic_frame() => {
+                    if frames.len() > 1 {
+                        // Delivered as a message of the topic.
+                        frames[0] = zmq::Message::from(topic);
+                    }
+                    (true, frames.len() == 1)
+                }
+                _ => (false, false),
+            };
+            match replay.take(incoming, replayed, marker, |m| sequence_of(topic, m)) {
+                Taken::Deliver(m) => return Poll::Ready(Ok(m)),
+                Taken::Held => {}
+            }
+        }
+    }
+
+    /// The next message from the publisher's socket or shared memory,
+    /// shared memory first. A failing shared-memory side is left for the
+    /// socket (logged).
+    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<Incoming>> {
         if let Some(shm) = &mut self.shm {
             match shm.poll_recv(cx) {
-                Poll::Ready(Ok(sample)) => return Poll::Ready(Ok(Incoming::Sample(sample))),
+                Poll::Ready(Ok(sample)) => {
+                    self.last_active = std::time::Instant::now();
+                    return Poll::Ready(Ok(Incoming::Sample(sample)));
+                }
                 Poll::Ready(Err(error)) => {
                     tracing::warn!(topic = %self.info.name, publisher = %self.id, %error,
                         "receiving from shared memory failed; using the socket");
@@ -156,6 +221,7 @@ impl Source {
             }
         }
         let frames = std::task::ready!(self.socket.poll_recv_multipart(cx))?;
+        self.last_active = std::time::Instant::now();
         if let Some(hwm) = self
             .budget
             .observe(frames.iter().map(|f| f.len()).sum::<usize>())
@@ -235,6 +301,37 @@ impl Source {
             tracing::warn!(topic, error = %e, "could not change the subscription");
         }
     }
+}
+
+/// The sequence number of a message (`None` for a beacon or anything
+/// without a readable header).
+fn sequence_of(topic: &[u8], incoming: &Incoming) -> Option<u64> {
+    let header = match incoming {
+        Incoming::Frames(frames) if frames.len() >= 3 && *frames[0] == *topic => {
+            Header::from_bytes(&frames[1]).ok()
+        }
+        Incoming::Frames(_) => None,
+        Incoming::Sample(sample) => layout::frames(sample)
+            .ok()
+            .and_then(|frames| Header::from_bytes(frames.first()?).ok()),
+    };
+    header.map(|h| h.sequence)
+}
+
+/// An id no other subscriber of this host is likely to use (for its replay
+/// topic): randomly keyed hashing of the process, time and a counter.
+fn unique_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u64(COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 /// A SUB socket for `topic` (or, for a shared-memory subscriber, its
