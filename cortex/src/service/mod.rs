@@ -18,12 +18,13 @@
 //! server with other types
 //! ([`Error::ServiceTypeMismatch`](crate::Error::ServiceTypeMismatch)).
 //!
-//! The parts: `wire` (frames and the service fingerprint), `server`,
-//! `client`.
+//! The parts: [`wire`] (frames and the service fingerprint, public for
+//! tools that call services without the Rust types, like `cortex service
+//! call`), `server`, `client`.
 
 mod client;
 mod server;
-mod wire;
+pub mod wire;
 
 use std::marker::PhantomData;
 

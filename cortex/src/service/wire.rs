@@ -20,14 +20,20 @@
 
 use sha2::{Digest, Sha256};
 
-/// Request kinds.
-pub(crate) const CALL: &[u8] = b"call";
-pub(crate) const DESCRIBE: &[u8] = b"describe";
+/// Request kind: a call.
+pub const CALL: &[u8] = b"call";
+/// Request kind: describe the service's types. The reply's one frame is
+/// JSON: `{"request": S, "reply": S}` with `S` =
+/// `{"type": name, "fingerprint": u64, "fields": [{"name", "type"}, ...]}`.
+pub const DESCRIBE: &[u8] = b"describe";
 
-/// Reply statuses.
-pub(crate) const OK: &[u8] = b"ok";
-pub(crate) const FAILED: &[u8] = b"failed";
-pub(crate) const REFUSED: &[u8] = b"refused";
+/// Reply status: the reply (or the description) follows.
+pub const OK: &[u8] = b"ok";
+/// Reply status: the handler failed; its error text follows.
+pub const FAILED: &[u8] = b"failed";
+/// Reply status: the call was not handled (undecodable, another type);
+/// why follows.
+pub const REFUSED: &[u8] = b"refused";
 
 /// The fingerprint of a service record: the first 8 bytes (big-endian) of
 /// SHA-256 over `"cortex.service\0"`, the request type's fingerprint and
@@ -45,12 +51,12 @@ pub fn service_fingerprint(request: u64, reply: u64) -> u64 {
 }
 
 /// A call id as its frame.
-pub(crate) fn id_frame(id: u64) -> [u8; 8] {
+pub fn id_frame(id: u64) -> [u8; 8] {
     id.to_be_bytes()
 }
 
 /// A call id from its frame.
-pub(crate) fn id_of(frame: &[u8]) -> Option<u64> {
+pub fn id_of(frame: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(frame.try_into().ok()?))
 }
 
