@@ -39,9 +39,12 @@
 //!   ↓
 //! discovery  protocol, client, daemon
 //!   ↓
-//! pubsub     Publisher, Subscriber, queues, sequence tracking (+ Error)
+//! pubsub     Publisher, Subscriber, queues, sequence tracking, latched
+//!            topics (+ Error); service: ServiceServer, ServiceClient
+//!            (the same layer: request/response beside publish/subscribe)
 //!   ↓
-//! node       Node, handlers, #[cortex::main] support
+//! node       Node, handlers (#[subscribe], #[timer], #[service]),
+//!            Ctx::call, #[cortex::main] support
 //! ```
 //!
 //! The `cortex` command-line tool is its own crate (`cortex-cli`), on top.

@@ -25,7 +25,7 @@ impl Ctx {
 
     /// Calls `service` with `request` and waits for the reply, at most the
     /// node's [`call_timeout`](super::NodeConfig::call_timeout) (finding
-    /// the service and connecting included). See [`crate::service`] for
+    /// the service and connecting included). See [`service`](mod@crate::service) for
     /// the errors a call can end in.
     pub async fn call<Req: Message, Rep: Message>(
         &self,
