@@ -312,3 +312,54 @@ async fn a_handler_takes_the_publisher_id() {
     handler.shutdown();
     running.await.unwrap().unwrap();
 }
+
+/// A daemon that holds as many long polls as it may (here: one) still
+/// tells every subscriber of a joining publisher: the watches it cannot
+/// hold ask at intervals instead.
+#[tokio::test]
+async fn subscribers_follow_joins_when_the_daemon_cannot_hold_their_watches() {
+    let env = TestEnv::new();
+    let mut config = cortex::discovery::DaemonConfig::new(env.discovery.clone());
+    config.max_waiters = 1;
+    let _daemon = cortex_tests::TestDaemon::start(config).await;
+    let first = Node::new(env.node_config("first")).await.unwrap();
+    let _p1 = first.publisher::<Reading>("/full").await.unwrap();
+    let node = Node::new(env.node_config("sinks")).await.unwrap();
+    // Three subscribers, each receiving (and so watching) in a task of its
+    // own before the joiner comes: one watch is held, two are refused.
+    let mut receiving = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        let mut sub = node.subscriber::<Reading>("/full").await.unwrap();
+        receiving.spawn(async move {
+            loop {
+                let (_, _, from) = sub.recv_from().await.unwrap();
+                if from.node() == "joiner" {
+                    return;
+                }
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let joiner = Node::new(env.node_config("joiner")).await.unwrap();
+    let p2 = joiner.publisher::<Reading>("/full").await.unwrap();
+    let started = Instant::now();
+    let mut done = 0;
+    while done < 3 {
+        assert!(
+            started.elapsed() < BOUND,
+            "only {done} of 3 subscribers joined"
+        );
+        p2.publish(&Reading {
+            id: 0,
+            registered_ns: 0,
+        })
+        .unwrap();
+        if let Ok(Some(finished)) =
+            tokio::time::timeout(Duration::from_millis(20), receiving.join_next()).await
+        {
+            finished.unwrap();
+            done += 1;
+        }
+    }
+    eprintln!("all three followed the join within {:?}", started.elapsed());
+}

@@ -19,13 +19,17 @@ use tokio::time::Instant;
 
 use super::address::default_address;
 use super::error::{DiscoveryError, ProtocolError, Result};
-use super::protocol::{Request, Response, Status, TopicInfo};
+use super::protocol::{Request, Response, Status, TopicInfo, TOO_MANY_WAITING};
 use crate::io::AsyncSocket;
 
 /// The daemon holds a `WAIT_FOR_TOPIC` for up to this long (its
 /// [`DaemonConfig::long_poll_window`](super::DaemonConfig::long_poll_window)
 /// default); the client allows this plus its request timeout per long poll.
 const LONG_POLL_ALLOWANCE: Duration = Duration::from_secs(1);
+
+/// How often a [`PublisherWatch`] asks a daemon that cannot hold its
+/// request (it holds as many as it may).
+const FULL_DAEMON_POLL: Duration = Duration::from_secs(1);
 
 /// Settings of a [`Client`].
 #[derive(Debug, Clone)]
@@ -316,6 +320,7 @@ impl Client {
             topic: name.to_owned(),
             conn: None,
             version: None,
+            park: true,
             last: Vec::new(),
         }
     }
@@ -640,7 +645,11 @@ pub struct PublisherWatch {
     client: Client,
     topic: String,
     conn: Option<Conn>,
+    /// The version of the last answer returned.
     version: Option<u64>,
+    /// Whether to ask to be held until a change (`false` while the daemon
+    /// holds as many long polls as it may: then ask at intervals).
+    park: bool,
     /// The last answer's records and replay depths.
     last: Vec<(TopicInfo, u64)>,
 }
@@ -670,7 +679,8 @@ impl PublisherWatch {
         let client = &self.client;
         let config = &client.inner.config;
         loop {
-            let request = client.scoped(Request::watch_publishers(&self.topic, self.version));
+            let known = if self.park { self.version } else { None };
+            let request = client.scoped(Request::watch_publishers(&self.topic, known));
             let wait = LONG_POLL_ALLOWANCE + config.request_timeout;
             let response = match exchange(
                 &mut self.conn,
@@ -694,7 +704,13 @@ impl PublisherWatch {
                 Status::Ok => {
                     let version = response.version;
                     if version.is_some() && version == self.version {
-                        continue; // the window ended without a change
+                        // The window ended without a change (or, asking at
+                        // intervals, nothing changed: try to be held again).
+                        if !self.park {
+                            tokio::time::sleep(config.poll_interval.max(FULL_DAEMON_POLL)).await;
+                            self.park = true;
+                        }
+                        continue;
                     }
                     self.version = version;
                     let records = response.topics.unwrap_or_default();
@@ -705,6 +721,12 @@ impl PublisherWatch {
                         .map(|(i, r)| (r.clone(), depths.get(i).copied().unwrap_or(0)))
                         .collect();
                     return Ok(Some(records));
+                }
+                Status::Error if response.message.starts_with(TOO_MANY_WAITING) => {
+                    tracing::debug!(topic = %self.topic, daemon = %client.address(),
+                        "the daemon holds as many long polls as it may; asking at intervals");
+                    self.park = false;
+                    tokio::time::sleep(config.poll_interval.max(FULL_DAEMON_POLL)).await;
                 }
                 _ if Client::unsupported(&response) => return Ok(None),
                 _ => return Err(client.rejected(&request, response)),

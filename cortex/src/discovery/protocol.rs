@@ -34,6 +34,11 @@ pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// Longest topic name a daemon accepts, in bytes.
 pub const MAX_TOPIC_NAME: usize = 1024;
 
+/// How the `ERROR` message of a daemon that holds as many long polls as it
+/// may (`WAIT_FOR_TOPIC`, `WATCH_PUBLISHERS`) begins: the client then asks
+/// without being held, at intervals, until there is room again.
+pub const TOO_MANY_WAITING: &str = "too many clients waiting";
+
 /// Longest address, message type or node name a daemon accepts, in bytes.
 pub const MAX_RECORD_FIELD: usize = 1024;
 

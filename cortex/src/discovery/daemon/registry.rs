@@ -23,7 +23,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::probe::Liveness;
-use crate::discovery::protocol::{Response, Status, TopicInfo, MAX_MESSAGE_BYTES};
+use crate::discovery::protocol::{
+    Response, Status, TopicInfo, MAX_MESSAGE_BYTES, TOO_MANY_WAITING,
+};
 
 /// A reply to send: to whom, and what.
 pub(super) type Reply<R> = (R, Response);
@@ -132,10 +134,16 @@ pub(super) struct Registry<R> {
 
 impl<R> Registry<R> {
     pub(super) fn new(limits: Limits) -> Self {
+        // Versions of a restarted daemon must not repeat the last run's (a
+        // watcher would take a changed topic for an unchanged one): start
+        // from the clock.
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
         Self {
             topics: BTreeMap::new(),
             waiters: Vec::new(),
-            generation: 0,
+            generation: start,
             limits,
         }
     }
@@ -496,7 +504,7 @@ impl<R> Registry<R> {
     fn park(&mut self, token: R, name: String, awaits: Awaits, now: Instant) -> Option<Reply<R>> {
         if self.waiters.len() >= self.limits.max_waiters {
             let response = Response::error(format!(
-                "too many clients waiting for topics; poll LOOKUP_TOPIC for {name} instead"
+                "{TOO_MANY_WAITING} for topics; poll LOOKUP_TOPIC for {name} instead"
             ));
             return Some((token, response));
         }
