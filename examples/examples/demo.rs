@@ -3,7 +3,8 @@
 //!
 //! Starts the `sensor` and `processor` nodes and a monitor in this process
 //! (a discovery daemon too, if none is running), then prints message rates
-//! and sensor→processor→monitor latencies once a second.
+//! and sensor→processor→monitor latencies once a second. Halfway through,
+//! the monitor calls the processor's service `/processor/set_gain`.
 
 mod pipeline;
 
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cortex::prelude::*;
-use pipeline::msgs::{Summary, PROCESSED};
+use pipeline::msgs::{SetGain, Summary, PROCESSED, SET_GAIN};
 
 #[tokio::main]
 async fn main() -> cortex::Result<()> {
@@ -34,9 +35,25 @@ async fn main() -> cortex::Result<()> {
         tokio::spawn(run(processor.clone())),
     ];
     let mut subscriber = monitor.subscriber::<Summary>(PROCESSED.name()).await?;
+    // Halfway through, double the processor's gain through its service.
+    let caller = monitor.ctx();
+    let halfway = Duration::from_secs_f64(seconds as f64 / 2.0);
+    let calling = tokio::spawn(async move {
+        tokio::time::sleep(halfway).await;
+        match caller.call(&SET_GAIN, SetGain { gain: 2.0 }).await {
+            Ok(reply) => println!(
+                "monitor: called {} with gain 2; the gain was {}",
+                SET_GAIN.name(),
+                reply.previous
+            ),
+            Err(e) => eprintln!("monitor: {e}"),
+        }
+    });
 
     let start = Instant::now();
     let mut window: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    // The processor's gain and calibration, as the last summary says.
+    let (mut gain, mut calibration) = (1.0, String::new());
     let mut all: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut next_report = start + Duration::from_secs(1);
     let ctrl_c = tokio::signal::ctrl_c();
@@ -50,6 +67,7 @@ async fn main() -> cortex::Result<()> {
         if let Ok(received) = received {
             let (summary, _) = received?;
             let latency_us = (now_ns().saturating_sub(summary.sensor_stamp_ns)) as f64 / 1e3;
+            (gain, calibration) = (summary.gain, summary.calibration);
             window.entry(summary.source).or_default().push(latency_us);
             continue;
         }
@@ -67,11 +85,12 @@ async fn main() -> cortex::Result<()> {
             })
             .collect();
         println!(
-            "[{:>3.0} s] {}",
+            "[{:>3.0} s] {}  |  gain {gain}, calibration {calibration:?}",
             start.elapsed().as_secs_f64(),
             line.join("  |  ")
         );
     }
+    calling.abort();
 
     for (source, mut lat) in window {
         all.entry(source).or_default().append(&mut lat);

@@ -1,5 +1,6 @@
 //! The processor node on its own: `cargo run -p cortex-examples --example processor`.
-//! Subscribes to `/sensor/a` and `/sensor/b`, publishes `/processed`.
+//! Subscribes to `/sensor/a`, `/sensor/b` and `/sensor/calibration`,
+//! publishes `/processed`, serves `/processor/set_gain`.
 
 mod pipeline;
 
