@@ -7,9 +7,12 @@ cortex process has:
     peer.py samples VECTORS_DIR OUT.json
         every sample of message_frames.json plus samples this script encodes
         itself (e.g. a ListMessage), as one JSON file
-    peer.py daemon ADDRESS
+    peer.py daemon ADDRESS [--strict-keys]
         a discovery daemon as the Python cortex's: REP socket, one publisher
-        per topic, ERROR for commands it does not know; until SHUTDOWN
+        per topic, ERROR for commands it does not know; until SHUTDOWN. With
+        --strict-keys it also answers ERROR to a request with a key the
+        Python protocol does not have (as a daemon that built its request
+        object from every key would)
     peer.py pub DISCOVERY SOCKET_DIR VECTORS_DIR SAMPLES.json COUNT TOPIC=INDEX...
         register each topic as a Python publisher does, wait for a
         subscriber on each, then send sample INDEX COUNT times (sequence
@@ -112,7 +115,10 @@ def request(ctx, discovery, command, name=None, info=None):
     return reply
 
 
-def daemon(address):
+REQUEST_KEYS = {"command", "topic_name", "topic_info"}
+
+
+def daemon(address, strict_keys=False):
     ctx = zmq.Context()
     rep = ctx.socket(zmq.REP)
     rep.setsockopt(zmq.LINGER, 0)
@@ -124,6 +130,8 @@ def daemon(address):
         stop = False
         try:
             req = msgpack.unpackb(raw)
+            if strict_keys and not set(req) <= REQUEST_KEYS:
+                raise TypeError("unexpected request keys %r" % sorted(set(req) - REQUEST_KEYS))
             command, name = req["command"], req.get("topic_name")
             if command == REGISTER:
                 info = msgpack.unpackb(req["topic_info"])
@@ -254,7 +262,7 @@ def main(argv):
         with open(argv[3], "w") as f:
             json.dump({"samples": samples + python_samples()}, f)
     elif mode == "daemon":
-        daemon(argv[2])
+        daemon(argv[2], "--strict-keys" in argv[3:])
     elif mode == "pub":
         publish(argv[2], argv[3], argv[4], argv[5], int(argv[6]), argv[7:])
     elif mode == "sub":

@@ -626,3 +626,53 @@ async fn send_latched<T: Message>(
     });
     Box::new(task)
 }
+
+/// Against a Python daemon that refuses requests with keys its protocol
+/// does not have, a latched publisher and a service server still register
+/// (cortex sends no extension keys to a daemon that does not know the
+/// extensions), subscribers receive, and the service answers: a Python
+/// daemon stores it as a topic of its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latched_publishers_and_services_work_through_a_strict_python_daemon() {
+    if !python_ready() {
+        return;
+    }
+    let env = TestEnv::new();
+    let mut py = Peer::spawn(&["daemon", &env.discovery, "--strict-keys"]);
+    assert_eq!(py.first_line().await, "ready");
+
+    let node = Node::new(env.node_config("rs")).await.unwrap();
+    let options = cortex::pubsub::PublisherOptions {
+        latched: 2,
+        ..Default::default()
+    };
+    let publisher = node
+        .publisher_with::<IntMessage>("/strict/latched", &options)
+        .await
+        .unwrap();
+    let mut sub = node
+        .subscriber::<IntMessage>("/strict/latched")
+        .await
+        .unwrap();
+    publisher.wait_for_subscribers(1, BOUND).await.unwrap();
+    publisher.publish(&IntMessage { data: 7 }).unwrap();
+    let (got, _) = tokio::time::timeout(BOUND, sub.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.data, 7);
+
+    const DOUBLE: Service<IntMessage, IntMessage> = Service::new("/strict/double");
+    let _server = node
+        .serve(&DOUBLE, |req: IntMessage| async move {
+            Ok::<_, String>(IntMessage { data: req.data * 2 })
+        })
+        .await
+        .unwrap();
+    let reply = node
+        .ctx()
+        .call_timeout(&DOUBLE, IntMessage { data: 21 }, BOUND)
+        .await
+        .unwrap();
+    assert_eq!(reply.data, 42);
+}

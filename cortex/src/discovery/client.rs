@@ -112,6 +112,9 @@ struct Inner {
     config: ClientConfig,
     ctx: zmq::Context,
     conn: Mutex<Option<Conn>>,
+    /// Whether the daemon knows the cortex extensions (asked once, the
+    /// first time a request would carry an extension key).
+    extended: tokio::sync::OnceCell<bool>,
 }
 
 impl fmt::Debug for Client {
@@ -145,6 +148,7 @@ impl Client {
                 config,
                 ctx,
                 conn: Mutex::new(None),
+                extended: tokio::sync::OnceCell::new(),
             }),
             services: false,
         }
@@ -185,6 +189,43 @@ impl Client {
         }
     }
 
+    /// `request` scoped to this client's records, without the extension
+    /// keys if the daemon does not know them (a Python daemon: it would
+    /// treat a service as a topic anyway, and cannot tell subscribers that
+    /// a publisher is latched).
+    async fn prepared(&self, request: Request) -> Result<Request> {
+        let mut request = self.scoped(request);
+        if (request.service || request.latched.is_some()) && !self.extended().await? {
+            request.service = false;
+            request.latched = None;
+        }
+        Ok(request)
+    }
+
+    /// Whether the daemon knows the cortex extensions (a Python daemon
+    /// answers `ERROR` to `WATCH_PUBLISHERS`): asked once per client.
+    async fn extended(&self) -> Result<bool> {
+        self.inner
+            .extended
+            .get_or_try_init(|| async {
+                let probe = Request::watch_publishers("/", None);
+                let config = &self.inner.config;
+                let mut conn = self.inner.conn.lock().await;
+                let response = exchange(
+                    &mut conn,
+                    &self.inner.ctx,
+                    config,
+                    &probe,
+                    config.request_timeout,
+                    config.retries,
+                )
+                .await?;
+                Ok(response.status == Status::Ok)
+            })
+            .await
+            .copied()
+    }
+
     /// `request` about this client's kind of record (topics or services).
     fn scoped(&self, request: Request) -> Request {
         if self.services {
@@ -207,7 +248,7 @@ impl Client {
     /// Sends `request` and returns the daemon's response, whatever its status.
     pub async fn request(&self, request: &Request) -> Result<Response> {
         let config = &self.inner.config;
-        let request = &self.scoped(request.clone());
+        let request = &self.prepared(request.clone()).await?;
         let mut conn = self.inner.conn.lock().await;
         exchange(
             &mut conn,
@@ -386,7 +427,7 @@ impl Client {
         let config = &self.inner.config;
         let deadline = Instant::now() + timeout;
         let mut conn = None;
-        let request = self.scoped(Request::wait_for_topic(name));
+        let request = self.prepared(Request::wait_for_topic(name)).await?;
         let timed_out = || DiscoveryError::WaitTimeout {
             topic: name.to_owned(),
             address: config.address.clone(),
@@ -428,7 +469,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<TopicInfo> {
         let config = &self.inner.config;
-        let request = self.scoped(Request::lookup(name));
+        let request = self.prepared(Request::lookup(name)).await?;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
