@@ -1,16 +1,21 @@
 //! The `cortex` command-line tool: runs a discovery daemon, shows what it
-//! knows, and watches topics. Argument parsing and dispatch are here; each
-//! command lives in its own module.
+//! knows, watches topics and calls services. Argument parsing and dispatch
+//! are here; each command lives in its own module.
 
 mod discovery;
+mod error;
+mod json;
 mod output;
 mod publishers;
+mod service;
 mod topic;
 mod watch;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use error::CliError;
 
 /// cortex: typed, zero-copy pub/sub over ZeroMQ.
 #[derive(Debug, Parser)]
@@ -28,6 +33,11 @@ enum Command {
     Topic {
         #[command(subcommand)]
         command: topic::Command,
+    },
+    /// List and call the services registered at the discovery daemon.
+    Service {
+        #[command(subcommand)]
+        command: service::Command,
     },
 }
 
@@ -47,14 +57,15 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Discovery(args) => discovery::run(args).await.map_err(cortex::Error::from),
-            Command::Topic { command } => topic::run(command).await,
+            Command::Discovery(args) => discovery::run(args).await.map_err(CliError::from),
+            Command::Topic { command } => topic::run(command).await.map_err(CliError::from),
+            Command::Service { command } => service::run(command).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of our output went away (`... | head -2`): done.
-        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -52,14 +52,15 @@ pub(crate) struct Watch {
 pub(crate) struct Target {
     /// Discovery daemon address.
     #[arg(long, env = "CORTEX_DISCOVERY", default_value = DEFAULT_ADDRESS)]
-    address: String,
+    pub(crate) address: String,
     /// Per-request timeout in milliseconds.
     #[arg(long, default_value_t = 1000)]
     timeout_ms: u64,
 }
 
 impl Target {
-    fn client(&self) -> Client {
+    /// A client of the daemon, with the request timeout and one retry.
+    pub(crate) fn client(&self) -> Client {
         Client::with_config(
             ClientConfig::new(self.address.clone())
                 .request_timeout(Duration::from_millis(self.timeout_ms))
@@ -164,6 +165,6 @@ async fn info(name: &str, target: &Target) -> Result<(), cortex::Error> {
 }
 
 /// The width of a column holding `values` under `header`.
-fn column<'a>(values: impl Iterator<Item = &'a str>, header: &str) -> usize {
+pub(crate) fn column<'a>(values: impl Iterator<Item = &'a str>, header: &str) -> usize {
     values.map(str::len).max().unwrap_or(0).max(header.len())
 }
