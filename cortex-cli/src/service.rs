@@ -280,7 +280,7 @@ impl TypeSchema {
         })
     }
 
-    /// "the fields of T are a (f64), b (String)", for error messages.
+    /// "the fields of T, in order: a (f64), b (String)", for error messages.
     fn field_list(&self) -> String {
         if self.fields.is_empty() {
             return format!("{} has no fields: pass '{{}}'", self.name);
@@ -290,7 +290,11 @@ impl TypeSchema {
             .iter()
             .map(|(name, ty)| format!("{name} ({ty})"))
             .collect();
-        format!("the fields of {} are {}", self.name, fields.join(", "))
+        format!(
+            "the fields of {}, in order: {}",
+            self.name,
+            fields.join(", ")
+        )
     }
 }
 

@@ -266,8 +266,9 @@ async fn a_handler_error_fails_the_call_with_its_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_that_does_not_fit_names_the_fields() {
     let w = world().await;
-    let fields = "the fields of SetGain are gain (f64), label (String), channels (Vec<i32>), \
-                  limits (BTreeMap<String, f64>), enabled (bool), note (Option<String>)";
+    let fields = "the fields of SetGain, in order: gain (f64), label (String), \
+                  channels (Vec<i32>), limits (BTreeMap<String, f64>), enabled (bool), \
+                  note (Option<String>)";
 
     let unknown = REQUEST.replace("\"gain\"", "\"gian\"");
     let r = cortex(
