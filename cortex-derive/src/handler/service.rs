@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
 use super::args::{self, Arg};
-use super::subscribe::{check_topic, Common};
+use super::subscribe::{check_name, Common};
 use crate::ctxt::Ctxt;
 
 const VALID: &str = "\"/service/name\" (first), `node = \"name\"`, `publishes(TOPIC, ...)`";
@@ -16,7 +16,9 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStrea
     let mut common = Common::default();
     for arg in args::parse(&mut cx, attr) {
         match &arg {
-            Arg::Positional(lit) if name.is_none() => name = Some(check_topic(&mut cx, lit)),
+            Arg::Positional(lit) if name.is_none() => {
+                name = Some(check_name(&mut cx, lit, "service", "/arm/set_mode"))
+            }
             Arg::Positional(lit) => {
                 cx.error_spanned_by(lit, "a #[service] has one name");
             }

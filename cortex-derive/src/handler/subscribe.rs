@@ -75,16 +75,21 @@ impl Common {
 
 /// Checks a topic name: starts with `/`, no whitespace.
 pub(crate) fn check_topic(cx: &mut Ctxt, lit: &syn::LitStr) -> String {
-    let topic = lit.value();
-    if !topic.starts_with('/') || topic.len() < 2 {
+    check_name(cx, lit, "topic", "/sensor/camera")
+}
+
+/// Checks a topic or service name (`what`): starts with `/`, no whitespace.
+pub(crate) fn check_name(cx: &mut Ctxt, lit: &syn::LitStr, what: &str, example: &str) -> String {
+    let name = lit.value();
+    if !name.starts_with('/') || name.len() < 2 {
         cx.error_spanned_by(
             lit,
-            format!("topic `{topic}` must start with `/`, e.g. \"/sensor/camera\""),
+            format!("{what} `{name}` must start with `/`, e.g. \"{example}\""),
         );
-    } else if topic.chars().any(char::is_whitespace) {
-        cx.error_spanned_by(lit, format!("topic `{topic}` must not contain whitespace"));
+    } else if name.chars().any(char::is_whitespace) {
+        cx.error_spanned_by(lit, format!("{what} `{name}` must not contain whitespace"));
     }
-    topic
+    name
 }
 
 pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> Result<TokenStream, syn::Error> {

@@ -58,6 +58,12 @@ impl NodeConfig {
         }
     }
 
+    /// Sets [`call_timeout`](Self::call_timeout).
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
     /// Uses the discovery daemon at `address`.
     pub fn discovery(mut self, address: impl Into<String>) -> Self {
         self.discovery = Some(address.into());

@@ -296,7 +296,7 @@ fn handle<Req, Rep, F, Fut, E>(
             Ok(Err(e)) => {
                 served.failed.fetch_add(1, Ordering::Relaxed);
                 let why = e.to_string();
-                tracing::debug!(service = %name, error = %why, "handler returned an error");
+                tracing::warn!(service = %name, error = %why, "service handler returned an error (sent to the caller)");
                 reply_to(wire::FAILED, vec![Bytes::from(why)])
             }
             Err(panic) => {

@@ -33,4 +33,9 @@ async fn wrong_second(req: SetMode, n: u32) -> cortex::Result<SetMode> {
     Ok(req)
 }
 
+#[service("arm/no_slash")]
+async fn bad_name(req: SetMode) -> cortex::Result<SetMode> {
+    Ok(req)
+}
+
 fn main() {}
