@@ -168,6 +168,7 @@ pub use cortex_derive::subscribe;
 ///
 /// #[service("/arm/set_mode")]
 /// async fn set_mode(req: SetMode, ctx: Ctx) -> cortex::Result<SetModeReply> {
+///     tracing::info!(node = ctx.node().name(), mode = %req.mode, "set mode");
 ///     Ok(SetModeReply { previous: req.mode })
 /// }
 ///
