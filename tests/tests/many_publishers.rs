@@ -363,3 +363,47 @@ async fn subscribers_follow_joins_when_the_daemon_cannot_hold_their_watches() {
     }
     eprintln!("all three followed the join within {:?}", started.elapsed());
 }
+
+/// Two publishers that leave at once are both let go (the subscriber's
+/// polling order wraps around; removing them must not).
+#[tokio::test]
+async fn two_publishers_leaving_at_once_are_both_let_go() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let mut nodes = Vec::new();
+    let mut publishers = Vec::new();
+    for name in ["a", "b"] {
+        let node = Node::new(env.node_config(name)).await.unwrap();
+        publishers.push(node.publisher::<Reading>("/both").await.unwrap());
+        nodes.push(node);
+    }
+    let mut config = env.node_config("sink");
+    config.subscriber.recheck_after = Duration::from_millis(100);
+    let sink = Node::new(config).await.unwrap();
+    let mut sub = sink.subscriber::<Reading>("/both").await.unwrap();
+    assert_eq!(sub.publishers().len(), 2);
+    for p in &publishers {
+        p.wait_for_subscribers(1, BOUND).await.unwrap();
+    }
+    // The last message comes from the first publisher: the next round of
+    // polling starts at the second, so it is polled first.
+    for p in publishers.iter().rev() {
+        p.publish(&Reading {
+            id: 0,
+            registered_ns: 0,
+        })
+        .unwrap();
+        tokio::time::timeout(BOUND, sub.recv_from())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    for p in publishers {
+        p.close().await.unwrap();
+    }
+    let deadline = Instant::now() + BOUND;
+    while !sub.publishers().is_empty() {
+        assert!(Instant::now() < deadline, "{:?}", sub.publishers());
+        let _ = tokio::time::timeout(Duration::from_millis(20), sub.recv_from()).await;
+    }
+}

@@ -303,6 +303,8 @@ impl Feed {
                 return Poll::Ready(result.map(|incoming| (i, incoming)));
             }
         }
+        // Polling order wraps around: remove from the highest index down.
+        drained.sort_unstable();
         for i in drained.into_iter().rev() {
             let source = self.sources.remove(i);
             tracing::info!(topic = %self.topic, publisher = %source.id, "publisher left");
