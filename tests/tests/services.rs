@@ -266,3 +266,31 @@ async fn a_service_is_listed_apart_from_topics_and_called_from_a_node() {
     // Unregistered on the way out.
     assert!(caller.discovery().list_services().await.unwrap().is_empty());
 }
+
+/// A caller's timeout holds while another caller of the same client waits
+/// longer for the same missing service (they share one connection).
+#[tokio::test]
+async fn each_caller_keeps_its_own_timeout() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let node = Node::new(env.node_config("caller")).await.unwrap();
+    let patient = {
+        let ctx = node.ctx();
+        tokio::spawn(async move {
+            ctx.call_timeout(&SET_MODE, set("x", 0), Duration::from_secs(20))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let start = Instant::now();
+    let err = node
+        .ctx()
+        .call_timeout(&SET_MODE, set("y", 0), Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    let took = start.elapsed();
+    assert!(matches!(err, Error::ServiceNotFound { .. }), "{err}");
+    // Not the patient caller's 20 s.
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    patient.abort();
+}

@@ -80,6 +80,23 @@ struct Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         self.task.abort();
+        // Calls still waiting on this connection end now, not at their
+        // timeout.
+        for (_, caller) in lock(&self.pending).drain() {
+            let _ = caller.send(Answer::Gone);
+        }
+    }
+}
+
+/// Takes a call out of `pending` when the call ends, however it ends.
+struct Forget {
+    pending: Pending,
+    id: u64,
+}
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        lock(&self.pending).remove(&self.id);
     }
 }
 
@@ -115,29 +132,41 @@ impl<Req: Message, Rep: Message> ServiceClient<Req, Rep> {
             ty: Req::TYPE_NAME,
             cause,
         })?;
-        let (rx, info) = loop {
-            let (out, pending, info) = self.connection(deadline, timeout).await?;
+        let not_found = || Error::ServiceNotFound {
+            service: name.clone(),
+            address: self.inner.discovery.address().to_owned(),
+            timeout,
+        };
+        let (rx, info, _forget) = loop {
+            // Bounded as a whole: waiting for another caller's connection
+            // attempt counts against this call's timeout too.
+            let connection = tokio::time::timeout_at(deadline, self.connection(deadline, timeout));
+            let (out, pending, info) = connection.await.map_err(|_| not_found())??;
             let (tx, rx) = oneshot::channel();
             lock(&pending).insert(id, tx);
+            // Removes the call from `pending` however this call ends (a
+            // reply took it out already; a timeout or a dropped future not).
+            let forget = Forget { pending, id };
             let mut frames = vec![
                 Bytes::copy_from_slice(&wire::id_frame(id)),
                 Bytes::from_static(wire::CALL),
             ];
             frames.extend(encoded.to_frames());
             if out.send(frames).is_ok() {
-                break (rx, info);
+                break (rx, info, forget);
             }
-            // The connection ended just now: find the service again.
-            lock(&pending).remove(&id);
-            *self.inner.conn.lock().await = None;
+            // The connection ended just now: find the service again (unless
+            // another caller already has).
+            drop(forget);
+            let mut slot = self.inner.conn.lock().await;
+            if slot.as_ref().is_some_and(|c| c.out.same_channel(&out)) {
+                *slot = None;
+            }
         };
         let answer = match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Answer::Gone,
             Err(_) => {
-                if let Some(conn) = &*self.inner.conn.lock().await {
-                    lock(&conn.pending).remove(&id);
-                }
                 return Err(Error::ServiceTimeout {
                     service: name.clone(),
                     node: info.publisher_node,
@@ -174,19 +203,29 @@ impl<Req: Message, Rep: Message> ServiceClient<Req, Rep> {
         }
         *slot = None;
         let name = &self.inner.name;
+        // The last record found whose server did not accept a connection.
+        let mut unreachable: Option<TopicInfo> = None;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let not_found = || Error::ServiceNotFound {
-                service: name.clone(),
-                address: self.inner.discovery.address().to_owned(),
-                timeout,
+            let not_found = |unreachable: Option<TopicInfo>| match unreachable {
+                // Found, but nothing answered there: its server is gone.
+                Some(info) => Error::ServiceUnavailable {
+                    service: name.clone(),
+                    node: info.publisher_node,
+                    address: info.address,
+                },
+                None => Error::ServiceNotFound {
+                    service: name.clone(),
+                    address: self.inner.discovery.address().to_owned(),
+                    timeout,
+                },
             };
             if remaining.is_zero() {
-                return Err(not_found());
+                return Err(not_found(unreachable));
             }
             let info = match self.inner.discovery.wait_for_topic(name, remaining).await {
                 Ok(info) => info,
-                Err(DiscoveryError::WaitTimeout { .. }) => return Err(not_found()),
+                Err(DiscoveryError::WaitTimeout { .. }) => return Err(not_found(unreachable)),
                 Err(e) => return Err(e.into()),
             };
             check_types::<Req, Rep>(&info)?;
@@ -200,6 +239,7 @@ impl<Req: Message, Rep: Message> ServiceClient<Req, Rep> {
                 // Nothing listens there (a dead server not evicted yet):
                 // ask discovery again shortly.
                 None => {
+                    unreachable = Some(info);
                     let pause = Duration::from_millis(50);
                     tokio::time::sleep(
                         pause.min(deadline.saturating_duration_since(Instant::now())),
@@ -347,6 +387,13 @@ async fn run(
 ) {
     loop {
         tokio::select! {
+            // Replies first: one that arrived with the disconnection is
+            // still delivered.
+            biased;
+            reply = socket.recv_multipart() => {
+                let Ok(frames) = reply else { continue };
+                dispatch(&pending, frames.into_iter().map(frame_to_bytes));
+            }
             call = calls.recv() => {
                 let Some(frames) = call else { return };
                 let frames = frames.into_iter().map(|b| zmq::Message::from(&b[..])).collect();
@@ -354,18 +401,14 @@ async fn run(
                     tracing::debug!(service = %info.name, error = %e, "sending a call failed");
                 }
             }
-            reply = socket.recv_multipart() => {
-                let Ok(frames) = reply else { continue };
-                let mut frames = frames.into_iter().map(frame_to_bytes);
-                let Some(id) = frames.next().as_deref().and_then(wire::id_of) else { continue };
-                if let Some(caller) = lock(&pending).remove(&id) {
-                    let _ = caller.send(Answer::Reply(frames.collect()));
-                }
-            }
             event = monitor.recv_multipart() => {
                 if matches!(event, Ok(ref frames) if event_of(frames) == Some(DISCONNECTED)) || event.is_err() {
                     tracing::info!(service = %info.name, node = %info.publisher_node, address = %info.address,
                         "the service's server went away; failing the calls in flight");
+                    // Replies that came in before the disconnection count.
+                    while let Ok(frames) = socket.get_ref().recv_multipart(zmq::DONTWAIT) {
+                        dispatch(&pending, frames.into_iter().map(Bytes::from));
+                    }
                     // Closing `calls` makes the next call look the service
                     // up again; calls queued meanwhile fail too.
                     calls.close();
@@ -377,6 +420,16 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+/// Hands a reply (`[id, status, ...]`) to its caller, if it still waits.
+fn dispatch(pending: &Pending, mut frames: impl Iterator<Item = Bytes>) {
+    let Some(id) = frames.next().as_deref().and_then(wire::id_of) else {
+        return;
+    };
+    if let Some(caller) = lock(pending).remove(&id) {
+        let _ = caller.send(Answer::Reply(frames.collect()));
     }
 }
 
