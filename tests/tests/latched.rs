@@ -13,6 +13,8 @@ use cortex::Subscriber;
 use cortex_tests::TestEnv;
 
 const CHILD: &str = "CORTEX_TEST_LATCHED_CHILD";
+/// Child mode 2: publish this one id on `/latched/once` and wait.
+const ONCE: &str = "CORTEX_TEST_LATCHED_ONCE";
 const BOUND: Duration = Duration::from_secs(60);
 
 #[derive(Message, Debug, Clone, PartialEq)]
@@ -59,6 +61,130 @@ fn child_publisher() {
             node.publish(&MAP, &reading(id)).unwrap();
         }
     });
+}
+
+/// Child mode: node "mapper2" publishes `$ONCE` once on a latched topic
+/// (depth 1), prints "ready" and waits to be killed.
+#[test]
+#[ignore = "a child process of a_latched_publisher_restarted_on_its_endpoint_reaches_existing_subscribers"]
+fn child_once() {
+    let Some(id) = std::env::var_os(ONCE) else {
+        return;
+    };
+    let id: u64 = id.to_str().unwrap().parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let node = Node::new(NodeConfig::new("mapper2").spawn_daemon(false))
+            .await
+            .unwrap();
+        const ONCE_TOPIC: Topic<Reading> = Topic::new("/latched/once").latched(1);
+        node.advertise(&ONCE_TOPIC).await.unwrap();
+        node.publish(&ONCE_TOPIC, &reading(id)).unwrap();
+        println!("ready");
+        std::future::pending::<()>().await;
+    });
+}
+
+/// Starts `child_once` with `id` and waits for its "ready" (blocking).
+fn spawn_once(discovery: &str, socket_root: &std::path::Path, id: u64) -> Guard {
+    let mut child = Guard(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["child_once", "--ignored", "--exact", "--nocapture"])
+            .args(["--test-threads=1"])
+            .env(ONCE, id.to_string())
+            .env("CORTEX_DISCOVERY", discovery)
+            .env("CORTEX_SOCKET_ROOT", socket_root)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    assert!(
+        lines.any(|l| l.unwrap().ends_with("ready")),
+        "child {id} never ready"
+    );
+    child
+}
+
+/// A latched publisher killed and started again on the same endpoint (same
+/// node, same topic) publishes once at start; a subscriber that was there
+/// all along gets the new message, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_latched_publisher_restarted_on_its_endpoint_reaches_existing_subscribers() {
+    let env = TestEnv::new();
+    let _daemon = env.start_daemon().await;
+    let spawn = |id| {
+        let (discovery, root) = (env.discovery.clone(), env.socket_root());
+        tokio::task::spawn_blocking(move || spawn_once(&discovery, &root, id))
+    };
+    // Ids the receive helper accepts for a first message (sequence 0).
+    let (one, two) = (RIGHT, 2 * RIGHT);
+    let first = spawn(one).await.unwrap();
+    let node = Node::new(env.node_config("late")).await.unwrap();
+    let mut sub = node.subscriber::<Reading>("/latched/once").await.unwrap();
+    assert_eq!(receive(&mut sub, 1).await, [one]);
+    drop(first); // kill -9 and wait
+    let _second = spawn(two).await.unwrap();
+    let (msg, _) = tokio::time::timeout(BOUND, sub.recv())
+        .await
+        .expect("the restarted publisher's message")
+        .unwrap();
+    assert_eq!(msg.id, two);
+    // Nothing else: not the old message again, not the new one twice.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), sub.recv())
+            .await
+            .is_err()
+    );
+}
+
+/// A daemon that restarts forgets every record until the publishers
+/// register again; a subscriber of a latched topic asks for the replay
+/// again then, and gets nothing it already had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_restart_does_not_replay_what_a_subscriber_already_has() {
+    let env = TestEnv::new();
+    let daemon = env.start_daemon().await;
+    let node = Node::new(env.node_config("mapper3")).await.unwrap();
+    const MAP3: Topic<Reading> = Topic::new("/latched/restart").latched(3);
+    node.advertise(&MAP3).await.unwrap();
+    for id in 0..3 {
+        node.publish(&MAP3, &reading(id)).unwrap();
+    }
+    let sink = Node::new(env.node_config("sink")).await.unwrap();
+    let mut sub = sink
+        .subscriber::<Reading>("/latched/restart")
+        .await
+        .unwrap();
+    assert_eq!(receive(&mut sub, 3).await, [0, 1, 2]);
+    daemon.stop().await;
+    let _daemon = env.start_daemon().await;
+    // The publisher registers again (keep-alive, 500 ms); the subscriber
+    // sees it come back.
+    let deadline = std::time::Instant::now() + BOUND;
+    while sink
+        .discovery()
+        .publishers("/latched/restart")
+        .await
+        .map_or(true, |p| p.is_empty())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never registered again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_secs(3), sub.recv())
+            .await
+            .is_err(),
+        "a message was delivered again"
+    );
+    node.publish(&MAP3, &reading(3)).unwrap();
+    assert_eq!(receive(&mut sub, 1).await, [3]);
+    assert_eq!(sub.stats().dropped, 0);
 }
 
 struct Guard(Child);

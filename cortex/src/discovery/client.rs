@@ -344,6 +344,9 @@ impl Client {
     /// Every publisher of `name`, oldest first (empty if none). Against a
     /// Python daemon, the one record `LOOKUP_TOPIC` returns.
     pub async fn publishers(&self, name: &str) -> Result<Vec<TopicInfo>> {
+        if !self.extended().await? {
+            return Ok(self.lookup(name).await?.into_iter().collect());
+        }
         let request = Request::watch_publishers(name, None);
         let response = self.request(&request).await?;
         match response.status {
@@ -691,8 +694,8 @@ pub struct PublisherWatch {
     /// Whether to ask to be held until a change (`false` while the daemon
     /// holds as many long polls as it may: then ask at intervals).
     park: bool,
-    /// The last answer's records and replay depths.
-    last: Vec<(TopicInfo, u64)>,
+    /// The last answer's records, replay depths and registrations.
+    last: Vec<(TopicInfo, u64, Option<u64>)>,
 }
 
 impl PublisherWatch {
@@ -702,8 +705,19 @@ impl PublisherWatch {
     pub fn latched(&self, info: &TopicInfo) -> u64 {
         self.last
             .iter()
-            .find(|(record, _)| record == info)
-            .map_or(0, |(_, depth)| *depth)
+            .find(|(record, ..)| record == info)
+            .map_or(0, |(_, depth, _)| *depth)
+    }
+
+    /// A number that changes each time the publisher of `info` registers
+    /// (again), per the last answer of [`next`](Self::next): tells a
+    /// publisher that restarted on the same endpoint from one that did not.
+    /// `None` from a daemon that does not say, or for another record.
+    pub fn registration(&self, info: &TopicInfo) -> Option<u64> {
+        self.last
+            .iter()
+            .find(|(record, ..)| record == info)
+            .and_then(|(.., registered)| *registered)
     }
 
     /// The watched topic.
@@ -756,10 +770,14 @@ impl PublisherWatch {
                     self.version = version;
                     let records = response.topics.unwrap_or_default();
                     let depths = response.latched.unwrap_or_default();
+                    let registered = response.registered.unwrap_or_default();
                     self.last = records
                         .iter()
                         .enumerate()
-                        .map(|(i, r)| (r.clone(), depths.get(i).copied().unwrap_or(0)))
+                        .map(|(i, r)| {
+                            let depth = depths.get(i).copied().unwrap_or(0);
+                            (r.clone(), depth, registered.get(i).copied())
+                        })
                         .collect();
                     return Ok(Some(records));
                 }

@@ -532,6 +532,11 @@ pub struct Response {
     /// For `WATCH_PUBLISHERS`: per record of `topics`, how many messages
     /// that publisher replays to a subscriber that joins (0: not latched).
     pub latched: Option<Vec<u64>>,
+    /// For `WATCH_PUBLISHERS`: per record of `topics`, a number that
+    /// changes each time that publisher registers (again): a subscriber
+    /// tells a re-registration (a restart on the same endpoint, or a
+    /// restarted daemon) from the same registration.
+    pub registered: Option<Vec<u64>>,
 }
 
 impl Response {
@@ -544,6 +549,7 @@ impl Response {
             topics: None,
             version: None,
             latched: None,
+            registered: None,
         }
     }
 
@@ -559,7 +565,8 @@ impl Response {
                 + usize::from(self.topic_info.is_some())
                 + usize::from(self.topics.is_some())
                 + usize::from(self.version.is_some())
-                + usize::from(self.latched.is_some());
+                + usize::from(self.latched.is_some())
+                + usize::from(self.registered.is_some());
             w.write_map_len(len)?;
             w.write_str("status")?;
             w.write_u64(u64::from(self.status.code()));
@@ -580,11 +587,13 @@ impl Response {
                 w.write_str("version")?;
                 w.write_u64(version);
             }
-            if let Some(latched) = &self.latched {
-                w.write_str("latched")?;
-                w.write_array_len(latched.len())?;
-                for depth in latched {
-                    w.write_u64(*depth);
+            for (key, values) in [("latched", &self.latched), ("registered", &self.registered)] {
+                if let Some(values) = values {
+                    w.write_str(key)?;
+                    w.write_array_len(values.len())?;
+                    for value in values {
+                        w.write_u64(*value);
+                    }
                 }
             }
             Ok(())
@@ -597,6 +606,7 @@ impl Response {
         whole("response", bytes, |dec| {
             let (mut code, mut message, mut topic_info, mut topics, mut version, mut latched) =
                 (None, None, None, None, None, None);
+            let mut registered = None;
             dec.read_map_by_key(|key, dec| {
                 match key {
                     b"status" => code = Some(int(dec, "response.status")?),
@@ -607,6 +617,7 @@ impl Response {
                     b"topics" => topics = optional(dec, "response.topics", records)?,
                     b"version" => version = optional(dec, "response.version", unsigned)?,
                     b"latched" => latched = optional(dec, "response.latched", depths)?,
+                    b"registered" => registered = optional(dec, "response.registered", depths)?,
                     _ => skip(dec, "response")?,
                 }
                 Ok::<(), ProtocolError>(())
@@ -622,6 +633,7 @@ impl Response {
                 topics,
                 version,
                 latched,
+                registered,
             })
         })
     }
@@ -767,6 +779,7 @@ mod tests {
         resp.topic_info = Some(info());
         resp.version = Some(42);
         resp.latched = Some(vec![0, 10]);
+        resp.registered = Some(vec![3, u64::MAX]);
         assert_eq!(Response::decode(&resp.encode()).unwrap(), resp);
     }
 

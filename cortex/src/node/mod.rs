@@ -222,7 +222,9 @@ impl Node {
             return self.advertised::<T>(topic.name()).map(drop);
         }
         let mut options = self.inner.config.publisher.clone();
-        options.latched = topic.latched_depth();
+        if topic.latched_depth() > 0 {
+            options.latched = topic.latched_depth();
+        }
         let publisher = self.publisher_with::<T>(topic.name(), &options).await?;
         lock(&self.inner.publishers).insert(topic.name().to_owned(), Arc::new(publisher));
         Ok(())

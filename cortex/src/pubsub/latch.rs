@@ -140,11 +140,23 @@ impl History {
     }
 }
 
+/// A message's sequence and timestamp (`None` for a beacon, a marker or
+/// anything without a readable header).
+pub(crate) type Stamp = Option<(u64, u64)>;
+
 /// A subscriber's side of one latched publisher's replay: holds live
-/// messages back until the replay has arrived (or [`REPLAY_WAIT`] passed),
-/// then hands out the replay and the live messages past it, in order.
+/// messages back until the replay has arrived (or [`REPLAY_WAIT`] passed,
+/// or `max_held` live messages are waiting), then hands out the replay and
+/// the live messages past it, in order.
+///
+/// Replayed messages stamped at or before `floor` (the newest timestamp
+/// already delivered from this publisher) are dropped: a replay asked for
+/// again — the publisher registered again, after a daemon restart or its
+/// own restart on the same endpoint — repeats only what is new.
 pub(crate) struct Replay<M> {
     topic_frame: Vec<u8>,
+    floor: u64,
+    max_held: usize,
     state: State<M>,
 }
 
@@ -168,9 +180,11 @@ pub(crate) enum Taken<M> {
 
 impl<M> Replay<M> {
     /// Waits for the replay whose topic frame is `topic_frame`.
-    pub(crate) fn new(topic_frame: Vec<u8>) -> Self {
+    pub(crate) fn new(topic_frame: Vec<u8>, floor: u64, max_held: usize) -> Self {
         Self {
             topic_frame,
+            floor,
+            max_held: max_held.max(1),
             state: State::Waiting {
                 replayed: Vec::new(),
                 live: Vec::new(),
@@ -204,15 +218,16 @@ impl<M> Replay<M> {
     }
 
     /// Takes a message: `replayed` says whether it came on the replay
-    /// topic, `marker` whether it is the end marker; `sequence` reads a
-    /// message's sequence (`None` for a beacon or anything undecodable).
+    /// topic, `marker` whether it is the end marker; `stamp` reads a
+    /// message's sequence and timestamp. Returns `Err` with the number of
+    /// live messages held when it gave up because `max_held` were waiting.
     pub(crate) fn take(
         &mut self,
         msg: M,
         replayed: bool,
         marker: bool,
-        sequence: impl Fn(&M) -> Option<u64>,
-    ) -> Taken<M> {
+        stamp: impl Fn(&M) -> Stamp,
+    ) -> Result<Taken<M>, usize> {
         let State::Waiting {
             replayed: kept,
             live,
@@ -221,26 +236,25 @@ impl<M> Replay<M> {
         else {
             // A late replay after giving up: its messages are older than
             // what was delivered; dropped.
-            return if replayed {
+            return Ok(if replayed {
                 Taken::Held
             } else {
                 Taken::Deliver(msg)
-            };
+            });
         };
         match (replayed, marker) {
-            (true, true) => {
-                self.finish(&sequence);
-                Taken::Held
-            }
-            (true, false) => {
-                kept.push(msg);
-                Taken::Held
-            }
+            (true, true) => self.finish(&stamp),
+            (true, false) => kept.push(msg),
             (false, _) => {
                 live.push(msg);
-                Taken::Held
+                if live.len() >= self.max_held {
+                    let held = live.len();
+                    self.finish(&stamp);
+                    return Err(held);
+                }
             }
         }
+        Ok(Taken::Held)
     }
 
     /// Gives up waiting once [`REPLAY_WAIT`] has passed; `true` if it did
@@ -248,7 +262,7 @@ impl<M> Replay<M> {
     pub(crate) fn poll_expired(
         &mut self,
         cx: &mut Context<'_>,
-        sequence: impl Fn(&M) -> Option<u64>,
+        stamp: impl Fn(&M) -> Stamp,
     ) -> bool {
         let State::Waiting { deadline, .. } = &mut self.state else {
             return false;
@@ -256,21 +270,26 @@ impl<M> Replay<M> {
         if deadline.as_mut().poll(cx) == Poll::Pending {
             return false;
         }
-        self.finish(&sequence);
+        self.finish(&stamp);
         true
     }
 
-    /// The replay is complete (or given up): the replayed messages are due,
-    /// then the live ones past the last replayed sequence.
-    fn finish(&mut self, sequence: &impl Fn(&M) -> Option<u64>) {
+    /// The replay is complete (or given up): the replayed messages newer
+    /// than the floor are due, then the live ones past the last replayed
+    /// sequence.
+    fn finish(&mut self, stamp: &impl Fn(&M) -> Stamp) {
         let State::Waiting { replayed, live, .. } = std::mem::replace(&mut self.state, State::Done)
         else {
             return;
         };
-        let last = replayed.iter().filter_map(sequence).max();
-        let mut due: VecDeque<M> = replayed.into_iter().collect();
-        due.extend(live.into_iter().filter(|m| match (sequence(m), last) {
-            (Some(s), Some(last)) => s > last,
+        let last = replayed.iter().filter_map(stamp).map(|(seq, _)| seq).max();
+        let floor = self.floor;
+        let mut due: VecDeque<M> = replayed
+            .into_iter()
+            .filter(|m| stamp(m).is_none_or(|(_, ts)| ts > floor))
+            .collect();
+        due.extend(live.into_iter().filter(|m| match (stamp(m), last) {
+            (Some((s, _)), Some(last)) => s > last,
             _ => true,
         }));
         self.state = if due.is_empty() {
@@ -285,8 +304,14 @@ impl<M> Replay<M> {
 mod tests {
     use super::*;
 
-    fn seq(m: &(u64, bool)) -> Option<u64> {
-        m.1.then_some(m.0)
+    /// Test messages: (sequence, has a header); the timestamp is 100 × the
+    /// sequence.
+    fn seq(m: &(u64, bool)) -> Stamp {
+        m.1.then_some((m.0, m.0 * 100))
+    }
+
+    fn held(t: Result<Taken<(u64, bool)>, usize>) -> bool {
+        matches!(t, Ok(Taken::Held))
     }
 
     fn drain(replay: &mut Replay<(u64, bool)>) -> Vec<u64> {
@@ -309,50 +334,67 @@ mod tests {
 
     #[tokio::test]
     async fn live_messages_wait_for_the_replay_and_overlaps_are_dropped() {
-        let mut r = Replay::new(b"t".to_vec());
+        let mut r = Replay::new(b"t".to_vec(), 0, 1000);
         // Live 7 and 8 raced ahead of the replay of 5..=8.
         for live in [7, 8] {
-            assert!(matches!(
-                r.take((live, true), false, false, seq),
-                Taken::Held
-            ));
+            assert!(held(r.take((live, true), false, false, seq)));
         }
         for old in [5, 6, 7, 8] {
-            assert!(matches!(r.take((old, true), true, false, seq), Taken::Held));
+            assert!(held(r.take((old, true), true, false, seq)));
         }
-        assert!(matches!(r.take((0, false), true, true, seq), Taken::Held));
+        assert!(held(r.take((0, false), true, true, seq)));
         assert_eq!(drain(&mut r), [5, 6, 7, 8]);
         assert!(r.is_done());
         // Live from here on.
         assert!(matches!(
             r.take((9, true), false, false, seq),
-            Taken::Deliver((9, true))
+            Ok(Taken::Deliver((9, true)))
         ));
     }
 
     #[tokio::test]
     async fn an_empty_replay_releases_the_live_messages() {
-        let mut r = Replay::new(b"t".to_vec());
-        r.take((3, true), false, false, seq);
-        r.take((99, false), false, false, seq); // a beacon: kept
-        r.take((0, false), true, true, seq);
+        let mut r = Replay::new(b"t".to_vec(), 0, 1000);
+        assert!(held(r.take((3, true), false, false, seq)));
+        assert!(held(r.take((99, false), false, false, seq))); // a beacon: kept
+        assert!(held(r.take((0, false), true, true, seq)));
         assert_eq!(drain(&mut r), [3, 99]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_replay_that_never_ends_is_given_up() {
-        let mut r = Replay::new(b"t".to_vec());
-        r.take((4, true), false, false, seq);
+        let mut r = Replay::new(b"t".to_vec(), 0, 1000);
+        assert!(held(r.take((4, true), false, false, seq)));
         let mut cx = Context::from_waker(std::task::Waker::noop());
         assert!(!r.poll_expired(&mut cx, seq));
         tokio::time::advance(REPLAY_WAIT).await;
         assert!(r.poll_expired(&mut cx, seq));
         assert_eq!(drain(&mut r), [4]);
         // Its late messages are dropped; live ones flow.
-        assert!(matches!(r.take((1, true), true, false, seq), Taken::Held));
+        assert!(held(r.take((1, true), true, false, seq)));
         assert!(matches!(
             r.take((5, true), false, false, seq),
-            Taken::Deliver(_)
+            Ok(Taken::Deliver(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_replay_asked_again_repeats_only_what_is_new() {
+        // Messages up to timestamp 600 (sequence 6) were delivered before.
+        let mut r = Replay::new(b"t".to_vec(), 600, 1000);
+        for old in [5, 6, 7] {
+            assert!(held(r.take((old, true), true, false, seq)));
+        }
+        assert!(held(r.take((0, false), true, true, seq)));
+        assert_eq!(drain(&mut r), [7]);
+    }
+
+    #[tokio::test]
+    async fn too_many_held_live_messages_end_the_wait() {
+        let mut r = Replay::new(b"t".to_vec(), 0, 3);
+        assert!(held(r.take((1, true), false, false, seq)));
+        assert!(held(r.take((2, true), false, false, seq)));
+        assert_eq!(r.take((3, true), false, false, seq).err(), Some(3));
+        assert_eq!(drain(&mut r), [1, 2, 3]);
     }
 }

@@ -434,6 +434,7 @@ impl<R> Registry<R> {
         let mut response = Response::new(Status::Ok, "");
         response.topics = Some(entries.iter().map(|e| e.info.clone()).collect());
         response.latched = Some(entries.iter().map(|e| e.latched).collect());
+        response.registered = Some(entries.iter().map(|e| e.generation).collect());
         response.version = Some(self.version(name));
         response
     }

@@ -7,7 +7,7 @@
 //! asks `LOOKUP_TOPIC` every `recheck_after` instead and follows the
 //! publisher when its record changes (a restart on a new endpoint).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -42,11 +42,14 @@ enum Watcher {
     },
 }
 
-/// A change of the topic's publishers (each with its replay depth), and
-/// the watcher to wait for the next.
+/// One publisher as discovery lists it: its record, replay depth and
+/// registration (see `PublisherWatch::registration`).
+type Listed = (TopicInfo, u64, Option<u64>);
+
+/// A change of the topic's publishers, and the watcher to wait for the next.
 struct Watched {
     watcher: Watcher,
-    publishers: Vec<(TopicInfo, u64)>,
+    publishers: Vec<Listed>,
 }
 
 type WatchFuture = Pin<Box<dyn Future<Output = Watched> + Send>>;
@@ -84,7 +87,7 @@ fn next_change(watcher: Watcher, retry_after: Duration) -> WatchFuture {
                 if let Ok(Ok(Some(current))) = tokio::time::timeout(LOOKUP_BUDGET, lookup).await {
                     if current != last {
                         return Watched {
-                            publishers: vec![(current.clone(), 0)],
+                            publishers: vec![(current.clone(), 0, None)],
                             watcher: Watcher::Lookup {
                                 client,
                                 topic,
@@ -99,12 +102,12 @@ fn next_change(watcher: Watcher, retry_after: Duration) -> WatchFuture {
     })
 }
 
-fn with_depths(watch: &PublisherWatch, publishers: Vec<TopicInfo>) -> Vec<(TopicInfo, u64)> {
+fn with_depths(watch: &PublisherWatch, publishers: Vec<TopicInfo>) -> Vec<Listed> {
     publishers
         .into_iter()
         .map(|p| {
-            let depth = watch.latched(&p);
-            (p, depth)
+            let (depth, registration) = (watch.latched(&p), watch.registration(&p));
+            (p, depth, registration)
         })
         .collect()
 }
@@ -123,6 +126,10 @@ pub(crate) struct Feed {
     /// Records already reported as unusable (node, address), so each is
     /// logged once.
     refused: HashSet<(String, String)>,
+    /// The newest timestamp delivered from each latched publisher that was
+    /// let go, so that a replay after it comes back (a daemon restart lost
+    /// its record for a while) repeats nothing.
+    latched_seen: HashMap<(String, String), u64>,
     /// Fires every `recheck_after`; a quiet period re-checks the
     /// shared-memory sides. One long-lived timer instead of a timeout per
     /// message keeps timer-wheel work off the per-message path.
@@ -152,6 +159,7 @@ impl Feed {
             next: 0,
             watch: Box::pin(std::future::pending()),
             refused: HashSet::new(),
+            latched_seen: HashMap::new(),
             idle: Box::pin(tokio::time::sleep(options.recheck_after)),
             active: false,
         };
@@ -177,7 +185,7 @@ impl Feed {
                         last: first.clone(),
                         every: options.recheck_after,
                     };
-                    (watcher, vec![(first.clone(), 0)])
+                    (watcher, vec![(first.clone(), 0, None)])
                 }
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => Err(crate::discovery::DiscoveryError::WaitTimeout {
@@ -214,12 +222,18 @@ impl Feed {
 
     /// Follows a new set of publishers: connects to the new ones, lets the
     /// ones that left finish what they have queued.
-    fn apply(&mut self, publishers: &[(TopicInfo, u64)]) {
+    fn apply(&mut self, publishers: &[Listed]) {
         for source in &mut self.sources {
-            source.leaving = !publishers.iter().any(|(p, _)| source.is(p));
+            source.leaving = !publishers.iter().any(|(p, ..)| source.is(p));
         }
-        for (info, latched) in publishers {
-            if self.sources.iter().any(|s| s.is(info)) {
+        for (info, latched, registration) in publishers {
+            if let Some(source) = self.sources.iter_mut().find(|s| s.is(info)) {
+                // Registered again: restarted on the same endpoint (its
+                // latched messages are new), or a restarted daemon.
+                if source.registration.is_some() && source.registration != *registration {
+                    source.ask_replay_again(&self.options);
+                }
+                source.registration = *registration;
                 continue;
             }
             let key = (info.publisher_node.clone(), info.address.clone());
@@ -230,14 +244,18 @@ impl Feed {
                 continue;
             }
             let copies = Arc::clone(&self.counters.shm_copies);
-            match Source::open(
+            let floor = self.latched_seen.get(&key).copied().unwrap_or(0);
+            let opened = Source::open(
                 &self.ctx,
                 info.clone(),
                 *latched > 0,
+                floor,
                 &self.options,
                 &copies,
-            ) {
-                Ok(source) => {
+            );
+            match opened {
+                Ok(mut source) => {
+                    source.registration = *registration;
                     tracing::info!(topic = %self.topic, publisher = %source.id,
                         shared_memory = source.uses_shared_memory(), "connected to a publisher");
                     self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -307,6 +325,13 @@ impl Feed {
         drained.sort_unstable();
         for i in drained.into_iter().rev() {
             let source = self.sources.remove(i);
+            if source.last_stamp > 0 {
+                let key = (
+                    source.info.publisher_node.clone(),
+                    source.info.address.clone(),
+                );
+                self.latched_seen.insert(key, source.last_stamp);
+            }
             tracing::info!(topic = %self.topic, publisher = %source.id, "publisher left");
         }
         Poll::Pending

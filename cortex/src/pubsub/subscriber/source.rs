@@ -12,7 +12,7 @@ use super::SubscriberOptions;
 use crate::codec::Header;
 use crate::discovery::{check_topic_address, TopicInfo};
 use crate::io::AsyncSocket;
-use crate::pubsub::latch::{replay_topic, Replay, Taken};
+use crate::pubsub::latch::{replay_topic, Replay, Stamp, Taken};
 use crate::pubsub::publisher::beacon_topic;
 use crate::pubsub::queue::QueueBudget;
 use crate::pubsub::sequence::{SequenceEvent, SequenceTracker};
@@ -93,24 +93,33 @@ pub(crate) struct Source {
     pub(crate) leaving: bool,
     /// When a message last arrived from it (or it was connected).
     pub(crate) last_active: std::time::Instant,
+    /// Whether the publisher is latched (replays to joining subscribers).
+    latched: bool,
+    /// Its registration, per discovery (see `PublisherWatch::registration`).
+    pub(crate) registration: Option<u64>,
+    /// The newest header timestamp delivered from it (latched publishers):
+    /// a replay asked for again repeats nothing older.
+    pub(crate) last_stamp: u64,
     /// A latched publisher's replay, until it has been delivered.
     replay: Option<Replay<Incoming>>,
 }
 
 impl Source {
     /// Connects to the publisher of `info` (asking for its replay if it is
-    /// `latched`); the error says why its record is unusable.
+    /// `latched`, of what is newer than `floor`); the error says why its
+    /// record is unusable.
     pub(crate) fn open(
         ctx: &zmq::Context,
         info: TopicInfo,
         latched: bool,
+        floor: u64,
         options: &SubscriberOptions,
         copies: &Arc<AtomicU64>,
     ) -> Result<Self, String> {
         check_topic_address(&info.address)?;
         let topic = info.name.as_str();
         let shm = open_shm(topic, &info.address, options, copies);
-        let replay = latched.then(|| Replay::new(replay_topic(topic, unique_id())));
+        let replay = latched.then(|| new_replay(topic, floor, options));
         let socket = sub_socket(ctx, topic, options, shm.is_some())
             .and_then(|socket| {
                 if let Some(replay) = &replay {
@@ -137,8 +146,30 @@ impl Source {
             dropped: 0,
             leaving: false,
             last_active: std::time::Instant::now(),
+            latched,
+            registration: None,
+            last_stamp: floor,
             replay,
         })
+    }
+
+    /// Asks a latched publisher for its replay again (it registered again:
+    /// restarted on the same endpoint, or a daemon restarted); only what is
+    /// newer than what was delivered comes through. Not while a replay is
+    /// still under way.
+    pub(crate) fn ask_replay_again(&mut self, options: &SubscriberOptions) {
+        if !self.latched || self.replay.as_ref().is_some_and(|r| !r.is_done()) {
+            return;
+        }
+        if let Some(done) = self.replay.take() {
+            let _ = self.socket.get_ref().set_unsubscribe(done.topic_frame());
+        }
+        let replay = new_replay(&self.info.name, self.last_stamp, options);
+        if let Err(e) = self.socket.get_ref().set_subscribe(replay.topic_frame()) {
+            tracing::warn!(topic = %self.info.name, error = %e, "could not ask for the replay again");
+            return;
+        }
+        self.replay = Some(replay);
     }
 
     /// Whether this is the publisher of `info` (same node, same endpoint).
@@ -162,6 +193,18 @@ impl Source {
     /// The next message from this publisher: for a latched publisher that
     /// was just joined, its replay first (see [`crate::pubsub::latch`]).
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<Incoming>> {
+        let polled = self.poll_replayed(cx);
+        if self.latched {
+            if let Poll::Ready(Ok(incoming)) = &polled {
+                if let Some((_, ts)) = stamp_of(self.info.name.as_bytes(), incoming) {
+                    self.last_stamp = self.last_stamp.max(ts);
+                }
+            }
+        }
+        polled
+    }
+
+    fn poll_replayed(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<Incoming>> {
         loop {
             let topic = self.info.name.as_bytes();
             let Some(replay) = &mut self.replay else {
@@ -175,7 +218,7 @@ impl Source {
                 self.replay = None;
                 continue;
             }
-            if replay.poll_expired(cx, |m| sequence_of(topic, m)) {
+            if replay.poll_expired(cx, |m| stamp_of(topic, m)) {
                 tracing::warn!(topic = %self.info.name, publisher = %self.id,
                     "the latched publisher did not replay its last messages in time; delivering the live stream");
                 continue;
@@ -195,9 +238,13 @@ impl Source {
                 }
                 _ => (false, false),
             };
-            match replay.take(incoming, replayed, marker, |m| sequence_of(topic, m)) {
-                Taken::Deliver(m) => return Poll::Ready(Ok(m)),
-                Taken::Held => {}
+            match replay.take(incoming, replayed, marker, |m| stamp_of(topic, m)) {
+                Ok(Taken::Deliver(m)) => return Poll::Ready(Ok(m)),
+                Ok(Taken::Held) => {}
+                Err(held) => {
+                    tracing::warn!(topic = %self.info.name, publisher = %self.id, held,
+                        "stopped waiting for the latched publisher's replay: as many live messages as the queue holds arrived first");
+                }
             }
         }
     }
@@ -303,9 +350,16 @@ impl Source {
     }
 }
 
-/// The sequence number of a message (`None` for a beacon or anything
-/// without a readable header).
-fn sequence_of(topic: &[u8], incoming: &Incoming) -> Option<u64> {
+/// A new replay of `topic`'s latched publisher, of what is newer than
+/// `floor`, holding at most `queue_depth` live messages meanwhile.
+fn new_replay(topic: &str, floor: u64, options: &SubscriberOptions) -> Replay<Incoming> {
+    let max_held = usize::try_from(options.queue_depth).unwrap_or(1);
+    Replay::new(replay_topic(topic, unique_id()), floor, max_held)
+}
+
+/// The sequence number and timestamp of a message (`None` for a beacon or
+/// anything without a readable header).
+fn stamp_of(topic: &[u8], incoming: &Incoming) -> Stamp {
     let header = match incoming {
         Incoming::Frames(frames) if frames.len() >= 3 && *frames[0] == *topic => {
             Header::from_bytes(&frames[1]).ok()
@@ -315,7 +369,7 @@ fn sequence_of(topic: &[u8], incoming: &Incoming) -> Option<u64> {
             .ok()
             .and_then(|frames| Header::from_bytes(frames.first()?).ok()),
     };
-    header.map(|h| h.sequence)
+    header.map(|h| (h.sequence, h.timestamp_ns))
 }
 
 /// An id no other subscriber of this host is likely to use (for its replay
