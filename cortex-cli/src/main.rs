@@ -5,8 +5,10 @@
 mod discovery;
 mod error;
 mod json;
+mod mcap_info;
 mod output;
 mod publishers;
+mod record;
 mod service;
 mod topic;
 mod watch;
@@ -39,6 +41,10 @@ enum Command {
         #[command(subcommand)]
         command: service::Command,
     },
+    /// Record live topics into an MCAP file.
+    Record(record::Args),
+    /// Show what an MCAP recording holds.
+    Info(mcap_info::Args),
 }
 
 /// Parses the command line, runs the command, and maps errors to exit code 1.
@@ -60,6 +66,8 @@ fn main() -> ExitCode {
             Command::Discovery(args) => discovery::run(args).await.map_err(CliError::from),
             Command::Topic { command } => topic::run(command).await.map_err(CliError::from),
             Command::Service { command } => service::run(command).await,
+            Command::Record(args) => record::run(args).await,
+            Command::Info(args) => mcap_info::run(args),
         }
     });
     match result {

@@ -1,0 +1,136 @@
+//! The MCAP file being recorded: a schema record per message type, a
+//! channel per topic and type, and each message's frames in the layout
+//! described in [the module above](super).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+
+use bytes::Bytes;
+use cortex::discovery::TopicInfo;
+use cortex::Header;
+use mcap::records::MessageHeader;
+
+use super::json_schema::json_schema;
+
+/// The channels' message encoding: cortex frames, length-prefixed.
+pub(super) const MESSAGE_ENCODING: &str = "cortex";
+/// The schema records' encoding.
+pub(super) const SCHEMA_ENCODING: &str = "jsonschema";
+
+/// An MCAP file being written; [`finish`](Self::finish) leaves it indexed.
+pub(super) struct Recording {
+    writer: mcap::Writer<BufWriter<File>>,
+    /// By type name and fingerprint.
+    schemas: HashMap<(String, u64), u16>,
+    /// By topic and schema id.
+    channels: HashMap<(String, u16), u16>,
+    /// The encoded message, reused.
+    buffer: Vec<u8>,
+}
+
+impl Recording {
+    /// Creates `path` (replacing it) for writing with `compression`.
+    pub(super) fn create(
+        path: &Path,
+        compression: Option<mcap::Compression>,
+    ) -> mcap::McapResult<Self> {
+        let file = File::create(path)?;
+        let writer = mcap::WriteOptions::new()
+            .compression(compression)
+            .profile("")
+            .library(concat!("cortex-cli ", env!("CARGO_PKG_VERSION")))
+            .create(BufWriter::new(file))?;
+        Ok(Self {
+            writer,
+            schemas: HashMap::new(),
+            channels: HashMap::new(),
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Writes a message of `topic` from the publisher `from`: `frames` as
+    /// they came off the wire after the topic frame. Returns the bytes it
+    /// took, or `None` when the frames have no readable header (skipped).
+    pub(super) fn write(
+        &mut self,
+        topic: &str,
+        from: &TopicInfo,
+        frames: &[Bytes],
+    ) -> mcap::McapResult<Option<usize>> {
+        let Some(header) = frames.first().and_then(|h| Header::from_bytes(h).ok()) else {
+            return Ok(None);
+        };
+        let channel_id = self.channel(topic, from, header.fingerprint)?;
+        encode_frames(frames, &mut self.buffer);
+        self.writer.write_to_known_channel(
+            &MessageHeader {
+                channel_id,
+                // MCAP's sequence is 32 bits; cortex's wraps into it.
+                sequence: header.sequence as u32,
+                log_time: header.timestamp_ns,
+                publish_time: header.timestamp_ns,
+            },
+            &self.buffer,
+        )?;
+        Ok(Some(self.buffer.len()))
+    }
+
+    /// The channel of `topic` for messages with `fingerprint`, added
+    /// (with its schema) on first use.
+    fn channel(
+        &mut self,
+        topic: &str,
+        from: &TopicInfo,
+        fingerprint: u64,
+    ) -> mcap::McapResult<u16> {
+        // The record's type name names the type when the fingerprints
+        // agree; otherwise only the fingerprint is known.
+        let type_name = match super::json_schema::known_schema(fingerprint) {
+            Some(known) => known.type_name.to_owned(),
+            None if from.fingerprint == fingerprint => from.message_type.clone(),
+            None => format!("{fingerprint:#018x}"),
+        };
+        let schema_id = match self.schemas.get(&(type_name.clone(), fingerprint)) {
+            Some(&id) => id,
+            None => {
+                let data = json_schema(&type_name, fingerprint);
+                let id = self.writer.add_schema(&type_name, SCHEMA_ENCODING, &data)?;
+                self.schemas.insert((type_name.clone(), fingerprint), id);
+                id
+            }
+        };
+        let key = (topic.to_owned(), schema_id);
+        if let Some(&id) = self.channels.get(&key) {
+            return Ok(id);
+        }
+        let metadata = BTreeMap::from([
+            ("fingerprint".to_owned(), format!("{fingerprint:#018x}")),
+            ("publisher_node".to_owned(), from.publisher_node.clone()),
+            ("message_type".to_owned(), type_name),
+        ]);
+        let id = self
+            .writer
+            .add_channel(schema_id, topic, MESSAGE_ENCODING, &metadata)?;
+        self.channels.insert(key, id);
+        Ok(id)
+    }
+
+    /// Writes the summary and footer: the file is complete and indexed.
+    pub(super) fn finish(mut self) -> mcap::McapResult<()> {
+        self.writer.finish()?;
+        Ok(())
+    }
+}
+
+/// Replaces the contents of `out` with `frames` in the recorded layout: `u32` LE frame count, then per frame `u32` LE length and bytes.
+pub(super) fn encode_frames(frames: &[Bytes], out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(4 + frames.iter().map(|f| 4 + f.len()).sum::<usize>());
+    out.extend_from_slice(&(frames.len() as u32).to_le_bytes());
+    for frame in frames {
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(frame);
+    }
+}

@@ -1,0 +1,143 @@
+//! The schema record of a message type: a JSON Schema (draft 2020-12)
+//! of its fields, so generic MCAP tools can show what a type holds.
+//!
+//! The standard messages are described field by field from their
+//! [`Schema`]; any other type only by its name and fingerprint (the
+//! recorder has no description of it).
+
+use cortex::messages::*;
+use cortex::{Message, Schema};
+use serde_json::{json, Map, Value};
+
+/// The schema of the standard message with `fingerprint`, if it is one.
+pub(super) fn known_schema(fingerprint: u64) -> Option<&'static Schema> {
+    let all: [fn() -> &'static Schema; 14] = [
+        ArrayMessage::schema,
+        BytesMessage::schema,
+        DictMessage::schema,
+        FloatMessage::schema,
+        HeaderMessage::schema,
+        ImageMessage::schema,
+        IntMessage::schema,
+        ListMessage::schema,
+        MultiArrayMessage::schema,
+        PointCloudMessage::schema,
+        PoseMessage::schema,
+        StringMessage::schema,
+        TimestampMessage::schema,
+        TransformMessage::schema,
+    ];
+    all.into_iter()
+        .map(|s| s())
+        .find(|s| s.accepts(fingerprint))
+}
+
+/// The JSON Schema of type `type_name` with `fingerprint`.
+pub(super) fn json_schema(type_name: &str, fingerprint: u64) -> Vec<u8> {
+    let mut schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": type_name,
+        "type": "object",
+        "x-cortex-fingerprint": format!("{fingerprint:#018x}"),
+    });
+    if let Some(known) = known_schema(fingerprint) {
+        let properties: Map<String, Value> = known
+            .fields
+            .iter()
+            .map(|f| (f.name.to_owned(), field_schema(&f.ty)))
+            .collect();
+        let required: Vec<&str> = known.fields.iter().map(|f| f.name).collect();
+        schema["properties"] = Value::Object(properties);
+        schema["required"] = json!(required);
+    } else {
+        schema["description"] = json!(format!(
+            "cortex message {type_name} ({fingerprint:#018x}); its fields are not known to the \
+             recorder"
+        ));
+    }
+    serde_json::to_vec_pretty(&schema).unwrap_or_default()
+}
+
+/// The JSON Schema of one field, from its type as cortex prints it
+/// (`u32`, `String`, `Option<f64>`, `[f32; 3]`, `Vec<T>`, `HashMap<String, T>`...);
+/// an unknown shape is described only by that type.
+fn field_schema(ty: &str) -> Value {
+    let ty = ty.trim();
+    let mut schema = match ty {
+        "bool" => json!({ "type": "boolean" }),
+        "f32" | "f64" => json!({ "type": "number" }),
+        "String" => json!({ "type": "string" }),
+        "bytes" => json!({ "type": "string", "contentEncoding": "base64" }),
+        _ if is_integer(ty) => json!({ "type": "integer" }),
+        _ => compound(ty).unwrap_or_else(|| json!({})),
+    };
+    schema["x-cortex-type"] = json!(ty);
+    schema
+}
+
+fn is_integer(ty: &str) -> bool {
+    matches!(
+        ty,
+        "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64" | "usize" | "isize"
+    )
+}
+
+/// Options, fixed arrays, sequences and string-keyed maps.
+fn compound(ty: &str) -> Option<Value> {
+    if let Some(inner) = generic(ty, "Option") {
+        return Some(json!({ "anyOf": [field_schema(inner), { "type": "null" }] }));
+    }
+    if let Some(inner) = generic(ty, "Vec") {
+        return Some(json!({ "type": "array", "items": field_schema(inner) }));
+    }
+    for map in ["HashMap", "BTreeMap", "IndexMap"] {
+        if let Some(inner) = generic(ty, map) {
+            let value = inner.split_once(',')?.1;
+            return Some(json!({ "type": "object", "additionalProperties": field_schema(value) }));
+        }
+    }
+    let (item, n) = ty.strip_prefix('[')?.strip_suffix(']')?.rsplit_once(';')?;
+    let n: u64 = n.trim().parse().ok()?;
+    Some(json!({
+        "type": "array",
+        "items": field_schema(item),
+        "minItems": n,
+        "maxItems": n,
+    }))
+}
+
+/// `T` of `Name<T>`.
+fn generic<'a>(ty: &'a str, name: &str) -> Option<&'a str> {
+    ty.strip_prefix(name)?.strip_prefix('<')?.strip_suffix('>')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_types_map_to_json_schema_types() {
+        assert_eq!(field_schema("u32")["type"], "integer");
+        assert_eq!(field_schema("Option<f64>")["anyOf"][0]["type"], "number");
+        let fixed = field_schema("[f32; 3]");
+        assert_eq!(
+            (fixed["type"].clone(), fixed["maxItems"].clone()),
+            (json!("array"), json!(3))
+        );
+        let map = field_schema("HashMap<String, i64>");
+        assert_eq!(map["additionalProperties"]["type"], "integer");
+        assert_eq!(field_schema("Tensor<f32>")["x-cortex-type"], "Tensor<f32>");
+    }
+
+    #[test]
+    fn a_standard_message_lists_its_fields() {
+        let schema: Value =
+            serde_json::from_slice(&json_schema(IntMessage::TYPE_NAME, IntMessage::FINGERPRINT))
+                .unwrap();
+        assert_eq!(schema["title"], IntMessage::TYPE_NAME);
+        assert_eq!(schema["properties"]["data"]["type"], "integer");
+        let unknown: Value = serde_json::from_slice(&json_schema("Foo", 7)).unwrap();
+        assert_eq!(unknown["x-cortex-fingerprint"], "0x0000000000000007");
+        assert!(unknown.get("properties").is_none());
+    }
+}

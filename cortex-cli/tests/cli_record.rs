@@ -1,0 +1,290 @@
+//! `cortex record` and `cortex info`: two topics of standard types
+//! recorded while they are published, the file read back with the `mcap`
+//! crate (channels, schemas, counts, frames byte-equal to the publisher's).
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cortex::discovery::{Daemon, ShutdownHandle};
+use cortex::messages::{ImageMessage, IntMessage};
+use cortex::{Header, Message, NdArray, Node, NodeConfig};
+
+/// Only against a hang: every wait ends on an event well before it.
+const FAILSAFE: Duration = Duration::from_secs(60);
+
+/// A daemon in a temporary directory of its own.
+struct World {
+    dir: tempfile::TempDir,
+    discovery: String,
+    stop: ShutdownHandle,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.stop.shutdown();
+    }
+}
+
+async fn world() -> World {
+    let dir = tempfile::Builder::new()
+        .prefix("cxrecord")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let discovery = format!("ipc://{}/d.sock", dir.path().display());
+    let daemon = Daemon::bind(discovery.clone()).await.unwrap();
+    let stop = daemon.shutdown_handle();
+    tokio::spawn(daemon.run());
+    World {
+        dir,
+        discovery,
+        stop,
+    }
+}
+
+impl World {
+    async fn node(&self, name: &str) -> Node {
+        Node::new(
+            NodeConfig::new(name)
+                .discovery(&self.discovery)
+                .socket_root(self.dir.path().join("topics"))
+                .spawn_daemon(false),
+        )
+        .await
+        .unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cortex"));
+        command
+            .args(args)
+            .env_remove("CORTEX_DISCOVERY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+}
+
+/// A spawned command; killed when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn image(i: u8) -> ImageMessage {
+    ImageMessage {
+        data: NdArray::new(vec![i; 12], [2, 2, 3]).unwrap().into(),
+        encoding: "rgb8".into(),
+        width: 2,
+        height: 2,
+    }
+}
+
+/// The frames of a recorded message: `u32` LE count, then per frame
+/// `u32` LE length and bytes.
+fn frames(data: &[u8]) -> Vec<Bytes> {
+    let u32_at = |at: usize| u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+    let mut frames = Vec::new();
+    let mut at = 4;
+    for _ in 0..u32_at(0) {
+        let len = u32_at(at);
+        frames.push(Bytes::copy_from_slice(&data[at + 4..at + 4 + len]));
+        at += 4 + len;
+    }
+    assert_eq!(at, data.len(), "trailing bytes after the frames");
+    frames
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_writes_every_frame_and_info_shows_the_topics() {
+    let w = world().await;
+    let node = w.node("camera").await;
+    let images = node.publisher::<ImageMessage>("/a").await.unwrap();
+    let ints = node.publisher::<IntMessage>("/b").await.unwrap();
+    let file = w.dir.path().join("rec.mcap");
+    let file_arg = file.to_str().unwrap().to_owned();
+
+    let mut recorder = Killed(
+        w.command(&[
+            "record",
+            "-o",
+            &file_arg,
+            "--duration",
+            "3",
+            "--compression",
+            "lz4",
+            "/a",
+            "/b",
+            "--address",
+            &w.discovery,
+        ])
+        .spawn()
+        .unwrap(),
+    );
+    // Published messages by sequence, per topic; published until the
+    // recorder ends by itself.
+    let (mut sent_a, mut sent_b) = (Vec::new(), Vec::new());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = recorder.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < FAILSAFE, "the recorder does not end");
+        let i = sent_a.len();
+        let (a, b) = (image(i as u8), IntMessage { data: i as i64 * 7 });
+        images.publish(&a).unwrap();
+        ints.publish(&b).unwrap();
+        sent_a.push(a);
+        sent_b.push(b);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut recorder.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("recorded "), "{stderr}");
+
+    let data = std::fs::read(&file).unwrap();
+    let summary = mcap::Summary::read(&data)
+        .unwrap()
+        .expect("an indexed file");
+    let stats = summary.stats.clone().unwrap();
+    let mut channels: BTreeMap<String, (u16, String, String)> = BTreeMap::new();
+    for channel in summary.channels.values() {
+        let schema = channel.schema.as_ref().expect("a schema");
+        assert_eq!(schema.encoding, "jsonschema");
+        let json: serde_json::Value = serde_json::from_slice(&schema.data).unwrap();
+        assert_eq!(json["title"], schema.name.as_str());
+        assert!(json["properties"].is_object(), "{json}");
+        assert_eq!(channel.metadata["publisher_node"], "camera");
+        channels.insert(
+            channel.topic.clone(),
+            (
+                channel.id,
+                schema.name.clone(),
+                channel.message_encoding.clone(),
+            ),
+        );
+    }
+    let names: Vec<(&str, &str, &str)> = channels
+        .iter()
+        .map(|(t, (_, s, e))| (t.as_str(), s.as_str(), e.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("/a", "ImageMessage", "cortex"),
+            ("/b", "IntMessage", "cortex")
+        ]
+    );
+
+    // Every message is the publisher's, byte for byte, in order, none lost
+    // once the recording has started.
+    let mut sequences: HashMap<String, Vec<u64>> = HashMap::new();
+    for message in mcap::MessageStream::new(&data).unwrap() {
+        let message = message.unwrap();
+        let frames = frames(&message.data);
+        let header = Header::from_bytes(&frames[0]).unwrap();
+        assert_eq!(message.log_time, header.timestamp_ns);
+        assert_eq!(message.publish_time, header.timestamp_ns);
+        assert_eq!(u64::from(message.sequence), header.sequence);
+        let seq = header.sequence as usize;
+        let expected = match message.channel.topic.as_str() {
+            "/a" => sent_a[seq].encode_with_header(header).unwrap().to_frames(),
+            "/b" => sent_b[seq].encode_with_header(header).unwrap().to_frames(),
+            other => panic!("unexpected topic {other}"),
+        };
+        assert_eq!(frames, expected, "{} seq {seq}", message.channel.topic);
+        sequences
+            .entry(message.channel.topic.clone())
+            .or_default()
+            .push(header.sequence);
+    }
+    for (topic, (id, _, _)) in &channels {
+        let seen = &sequences[topic];
+        assert!(seen.len() >= 10, "{topic}: only {} messages", seen.len());
+        assert!(
+            seen.windows(2).all(|p| p[1] == p[0] + 1),
+            "{topic}: {seen:?}"
+        );
+        assert_eq!(stats.channel_message_counts[id], seen.len() as u64);
+    }
+
+    let out = w.command(&["info", &file_arg]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("compression: lz4"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("messages:    {}", stats.message_count)),
+        "{stdout}"
+    );
+    for (topic, ty) in [("/a", "ImageMessage"), ("/b", "IntMessage")] {
+        let count = sequences[topic].len();
+        assert!(
+            stdout.contains(&format!("  {topic}  {ty}  {count} msgs")),
+            "{stdout}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_all_follows_a_topic_registered_later_and_sigint_finishes_the_file() {
+    let w = world().await;
+    let file = w.dir.path().join("all.mcap");
+    let file_arg = file.to_str().unwrap().to_owned();
+    let recorder = Killed(
+        w.command(&[
+            "record",
+            "--all",
+            "-o",
+            &file_arg,
+            "--address",
+            &w.discovery,
+        ])
+        .spawn()
+        .unwrap(),
+    );
+    // Registered after the recorder started.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let node = w.node("late").await;
+    let ints = node.publisher::<IntMessage>("/late").await.unwrap();
+    let started = std::time::Instant::now();
+    for i in 0..100 {
+        ints.publish(&IntMessage { data: i }).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(started.elapsed() < FAILSAFE);
+    let pid = recorder.0.id() as libc::pid_t;
+    // SAFETY: a signal to the child this test spawned and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let mut recorder = recorder;
+    let status = tokio::task::spawn_blocking(move || {
+        let status = recorder.0.wait().unwrap();
+        (status, recorder)
+    })
+    .await
+    .unwrap()
+    .0;
+    assert!(status.success(), "{status:?}");
+
+    let data = std::fs::read(&file).unwrap();
+    let summary = mcap::Summary::read(&data)
+        .unwrap()
+        .expect("an indexed file");
+    let channel = summary
+        .channels
+        .values()
+        .find(|c| c.topic == "/late")
+        .expect("a channel for /late");
+    let count = summary.stats.unwrap().channel_message_counts[&channel.id];
+    assert!(count >= 10, "{count}");
+}
