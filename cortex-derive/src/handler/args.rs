@@ -13,8 +13,9 @@ use crate::ctxt::Ctxt;
 pub(crate) enum Arg {
     /// `"/topic"`
     Positional(LitStr),
-    /// `key = value`
-    Value(Ident, syn::Expr),
+    /// `key = value` (boxed: an expression is large, the other options
+    /// small)
+    Value(Ident, Box<syn::Expr>),
     /// `key(path, path)`
     List(Ident, Punctuated<syn::Path, Token![,]>),
     /// `key`
@@ -29,7 +30,7 @@ impl Parse for Arg {
         let key: Ident = input.parse()?;
         if input.peek(Token![=]) {
             input.parse::<Token![=]>()?;
-            Ok(Arg::Value(key, input.parse()?))
+            Ok(Arg::Value(key, Box::new(input.parse()?)))
         } else if input.peek(syn::token::Paren) {
             let content;
             syn::parenthesized!(content in input);

@@ -43,7 +43,7 @@ pub(crate) fn expand(attr: TokenStream, item: &syn::ItemFn) -> TokenStream {
                     args::set(&mut cx, &mut discovery, k, s);
                 }
             }
-            Arg::Value(k, v) if k == "logging" => match v {
+            Arg::Value(k, v) if k == "logging" => match &**v {
                 syn::Expr::Lit(syn::ExprLit {
                     lit: syn::Lit::Bool(b),
                     ..
