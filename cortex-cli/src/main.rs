@@ -9,6 +9,7 @@ mod mcap_info;
 mod output;
 mod publishers;
 mod record;
+mod schemas;
 mod service;
 mod topic;
 mod watch;

@@ -6,35 +6,12 @@ use std::time::{Duration, Instant};
 
 use cortex::discovery::{Client, TopicInfo};
 use cortex::message::DynamicMessage;
-use cortex::messages::*;
 use cortex::pubsub::SequenceTracker;
-use cortex::{Header, Message, Result, Schema};
+use cortex::{Header, Result};
 
 use super::output::outln;
 use super::publishers::{Event, Publishers};
-
-/// Field names for the types this tool knows (the standard messages).
-fn known_schema(fingerprint: u64) -> Option<&'static Schema> {
-    let all: [fn() -> &'static Schema; 14] = [
-        ArrayMessage::schema,
-        BytesMessage::schema,
-        DictMessage::schema,
-        FloatMessage::schema,
-        HeaderMessage::schema,
-        ImageMessage::schema,
-        IntMessage::schema,
-        ListMessage::schema,
-        MultiArrayMessage::schema,
-        PointCloudMessage::schema,
-        PoseMessage::schema,
-        StringMessage::schema,
-        TimestampMessage::schema,
-        TransformMessage::schema,
-    ];
-    all.into_iter()
-        .map(|s| s())
-        .find(|s| s.accepts(fingerprint))
-}
+use super::schemas::known_schema;
 
 /// Prints up to `count` messages (0 = until interrupted), from every
 /// publisher of `topic`, each with the node it came from.

@@ -87,7 +87,7 @@ impl Recording {
     ) -> mcap::McapResult<u16> {
         // The record's type name names the type when the fingerprints
         // agree; otherwise only the fingerprint is known.
-        let type_name = match super::json_schema::known_schema(fingerprint) {
+        let type_name = match crate::schemas::known_schema(fingerprint) {
             Some(known) => known.type_name.to_owned(),
             None if from.fingerprint == fingerprint => from.message_type.clone(),
             None => format!("{fingerprint:#018x}"),

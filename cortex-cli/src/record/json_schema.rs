@@ -2,35 +2,12 @@
 //! of its fields, so generic MCAP tools can show what a type holds.
 //!
 //! The standard messages are described field by field from their
-//! [`Schema`]; any other type only by its name and fingerprint (the
+//! [`Schema`](cortex::Schema); any other type only by its name and fingerprint (the
 //! recorder has no description of it).
 
-use cortex::messages::*;
-use cortex::{Message, Schema};
 use serde_json::{json, Map, Value};
 
-/// The schema of the standard message with `fingerprint`, if it is one.
-pub(super) fn known_schema(fingerprint: u64) -> Option<&'static Schema> {
-    let all: [fn() -> &'static Schema; 14] = [
-        ArrayMessage::schema,
-        BytesMessage::schema,
-        DictMessage::schema,
-        FloatMessage::schema,
-        HeaderMessage::schema,
-        ImageMessage::schema,
-        IntMessage::schema,
-        ListMessage::schema,
-        MultiArrayMessage::schema,
-        PointCloudMessage::schema,
-        PoseMessage::schema,
-        StringMessage::schema,
-        TimestampMessage::schema,
-        TransformMessage::schema,
-    ];
-    all.into_iter()
-        .map(|s| s())
-        .find(|s| s.accepts(fingerprint))
-}
+use crate::schemas::known_schema;
 
 /// The JSON Schema of type `type_name` with `fingerprint`.
 pub(super) fn json_schema(type_name: &str, fingerprint: u64) -> Vec<u8> {
@@ -114,6 +91,8 @@ fn generic<'a>(ty: &'a str, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cortex::messages::IntMessage;
+    use cortex::Message;
 
     #[test]
     fn field_types_map_to_json_schema_types() {
