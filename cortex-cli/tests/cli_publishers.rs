@@ -8,103 +8,39 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cortex::codec::Header;
-use cortex::discovery::{Client, Daemon, ShutdownHandle, TopicInfo};
+use cortex::discovery::{Client, TopicInfo};
 use cortex::messages::IntMessage;
-use cortex::{Message, Node, NodeConfig, Publisher};
+use cortex::{Message, Publisher};
 use tokio::sync::mpsc;
+
+mod common;
+use common::World;
 
 /// Only against a hang: every wait ends on an event well before it.
 const FAILSAFE: Duration = Duration::from_secs(60);
 
-/// A daemon in a temporary directory of its own.
-struct World {
-    dir: tempfile::TempDir,
-    discovery: String,
-    stop: ShutdownHandle,
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        self.stop.shutdown();
-    }
-}
-
-async fn world() -> World {
-    let dir = tempfile::Builder::new()
-        .prefix("cxpubs")
-        .tempdir_in("/tmp")
+/// Starts `cortex ARGS --address <daemon>`, its stdout read line by line.
+fn spawn(w: &World, args: &[&str]) -> Running {
+    let mut child = w
+        .addressed(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let discovery = format!("ipc://{}/d.sock", dir.path().display());
-    let daemon = Daemon::bind(discovery.clone()).await.unwrap();
-    let stop = daemon.shutdown_handle();
-    tokio::spawn(daemon.run());
-    World {
-        dir,
-        discovery,
-        stop,
-    }
-}
-
-impl World {
-    async fn node(&self, name: &str) -> Node {
-        Node::new(
-            NodeConfig::new(name)
-                .discovery(&self.discovery)
-                .socket_root(self.dir.path().join("topics"))
-                .spawn_daemon(false),
-        )
-        .await
-        .unwrap()
-    }
-
-    /// Runs `cortex ARGS --address <daemon>` to the end.
-    async fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let mut command = self.command(args);
-        tokio::task::spawn_blocking(move || {
-            let out = command.output().unwrap();
-            (
-                out.status.success(),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        })
-        .await
-        .unwrap()
-    }
-
-    /// Starts `cortex ARGS --address <daemon>`, its stdout read line by line.
-    fn spawn(&self, args: &[&str]) -> Running {
-        let mut child = self
-            .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::unbounded_channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
+    let (tx, lines) = mpsc::unbounded_channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
             }
-        });
-        Running {
-            child,
-            lines,
-            seen: Vec::new(),
         }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cortex"));
-        command
-            .args(args)
-            .args(["--address", &self.discovery])
-            .env_remove("CORTEX_DISCOVERY")
-            .stdin(Stdio::null());
-        command
+    });
+    Running {
+        child,
+        lines,
+        seen: Vec::new(),
     }
 }
 
@@ -240,7 +176,7 @@ fn reported(lines: &[String], node: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_and_list_show_every_publisher_of_a_topic() {
-    let w = world().await;
+    let w = common::world("cxpubs").await;
     let (alpha, beta) = (w.node("alpha").await, w.node("beta").await);
     let a = alpha.publisher::<IntMessage>("/multi").await.unwrap();
     let b = beta.publisher::<IntMessage>("/multi").await.unwrap();
@@ -279,12 +215,12 @@ async fn info_and_list_show_every_publisher_of_a_topic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_receives_from_every_publisher_and_names_each() {
-    let w = world().await;
+    let w = common::world("cxpubs").await;
     let (alpha, beta) = (w.node("alpha").await, w.node("beta").await);
     let a = alpha.publisher::<IntMessage>("/multi").await.unwrap();
     let b = beta.publisher::<IntMessage>("/multi").await.unwrap();
 
-    let echo = w.spawn(&["topic", "echo", "/multi", "--count", "2"]);
+    let echo = spawn(&w, &["topic", "echo", "/multi", "--count", "2"]);
     // Once echo's subscription has reached both, each message reaches it.
     a.wait_for_subscribers(1, FAILSAFE).await.unwrap();
     b.wait_for_subscribers(1, FAILSAFE).await.unwrap();
@@ -321,7 +257,7 @@ async fn echo_receives_from_every_publisher_and_names_each() {
 /// real one beside it none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hz_reports_each_publisher_with_its_own_loss() {
-    let w = world().await;
+    let w = common::world("cxpubs").await;
     let alpha = w.node("alpha").await;
     let a = Arc::new(alpha.publisher::<IntMessage>("/multi").await.unwrap());
     let feeding = feed(a, 1);
@@ -351,7 +287,7 @@ async fn hz_reports_each_publisher_with_its_own_loss() {
         }
     });
 
-    let mut hz = w.spawn(&["topic", "hz", "/multi", "--window", "0.3"]);
+    let mut hz = spawn(&w, &["topic", "hz", "/multi", "--window", "0.3"]);
     // A report in which gamma had messages after its first one.
     hz.until("a report with messages from both", |lines| {
         reports(lines).iter().any(|(_, p)| {
@@ -389,13 +325,13 @@ async fn hz_reports_each_publisher_with_its_own_loss() {
 /// they started is received from, one that leaves is reported gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_and_hz_follow_publishers_that_join_and_leave() {
-    let w = world().await;
+    let w = common::world("cxpubs").await;
     let alpha = w.node("alpha").await;
     let a = Arc::new(alpha.publisher::<IntMessage>("/multi").await.unwrap());
     let feeding_a = feed(a, 1);
 
-    let mut echo = w.spawn(&["topic", "echo", "/multi"]);
-    let mut hz = w.spawn(&["topic", "hz", "/multi", "--window", "0.2"]);
+    let mut echo = spawn(&w, &["topic", "echo", "/multi"]);
+    let mut hz = spawn(&w, &["topic", "hz", "/multi", "--window", "0.2"]);
     echo.until("alpha's messages", |lines| {
         lines.iter().any(|l| l.ends_with(" ns from alpha"))
     })

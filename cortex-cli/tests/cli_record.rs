@@ -3,69 +3,17 @@
 //! crate (channels, schemas, counts, frames byte-equal to the publisher's).
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cortex::discovery::{Daemon, ShutdownHandle};
 use cortex::messages::{ImageMessage, IntMessage};
-use cortex::{Header, Message, NdArray, Node, NodeConfig};
+use cortex::{Header, Message, NdArray};
+
+mod common;
 
 /// Only against a hang: every wait ends on an event well before it.
 const FAILSAFE: Duration = Duration::from_secs(60);
-
-/// A daemon in a temporary directory of its own.
-struct World {
-    dir: tempfile::TempDir,
-    discovery: String,
-    stop: ShutdownHandle,
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        self.stop.shutdown();
-    }
-}
-
-async fn world() -> World {
-    let dir = tempfile::Builder::new()
-        .prefix("cxrecord")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let discovery = format!("ipc://{}/d.sock", dir.path().display());
-    let daemon = Daemon::bind(discovery.clone()).await.unwrap();
-    let stop = daemon.shutdown_handle();
-    tokio::spawn(daemon.run());
-    World {
-        dir,
-        discovery,
-        stop,
-    }
-}
-
-impl World {
-    async fn node(&self, name: &str) -> Node {
-        Node::new(
-            NodeConfig::new(name)
-                .discovery(&self.discovery)
-                .socket_root(self.dir.path().join("topics"))
-                .spawn_daemon(false),
-        )
-        .await
-        .unwrap()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cortex"));
-        command
-            .args(args)
-            .env_remove("CORTEX_DISCOVERY")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
-    }
-}
 
 /// A spawned command; killed when dropped.
 struct Killed(std::process::Child);
@@ -103,7 +51,7 @@ fn frames(data: &[u8]) -> Vec<Bytes> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_writes_every_frame_and_info_shows_the_topics() {
-    let w = world().await;
+    let w = common::world("cxrecord").await;
     let node = w.node("camera").await;
     let images = node.publisher::<ImageMessage>("/a").await.unwrap();
     let ints = node.publisher::<IntMessage>("/b").await.unwrap();
@@ -124,6 +72,7 @@ async fn record_writes_every_frame_and_info_shows_the_topics() {
             "--address",
             &w.discovery,
         ])
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap(),
     );
@@ -238,7 +187,7 @@ async fn record_writes_every_frame_and_info_shows_the_topics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_all_follows_a_topic_registered_later_and_sigint_finishes_the_file() {
-    let w = world().await;
+    let w = common::world("cxrecord").await;
     let file = w.dir.path().join("all.mcap");
     let file_arg = file.to_str().unwrap().to_owned();
     let recorder = Killed(

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cortex::discovery::protocol::{Command as DiscoveryCommand, Request, Response};
-use cortex::discovery::{Daemon, ShutdownHandle};
 use cortex::prelude::*;
 use cortex::service::ServiceServer;
+
+mod common;
 
 #[derive(Message, Debug, Clone)]
 pub struct SetGain {
@@ -53,41 +54,25 @@ async fn set_gain(req: SetGain) -> Result<GainSet, String> {
 
 /// A daemon and a node serving SET_GAIN, in a temporary directory.
 struct World {
-    _dir: tempfile::TempDir,
-    discovery: String,
-    stop: ShutdownHandle,
+    world: common::World,
     _node: Node,
     server: ServiceServer<SetGain, GainSet>,
 }
 
-impl Drop for World {
-    fn drop(&mut self) {
-        self.stop.shutdown();
+impl std::ops::Deref for World {
+    type Target = common::World;
+
+    fn deref(&self) -> &common::World {
+        &self.world
     }
 }
 
 async fn world() -> World {
-    let dir = tempfile::Builder::new()
-        .prefix("cxsrv")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let discovery = format!("ipc://{}/d.sock", dir.path().display());
-    let daemon = Daemon::bind(discovery.clone()).await.unwrap();
-    let stop = daemon.shutdown_handle();
-    tokio::spawn(daemon.run());
-    let node = Node::new(
-        NodeConfig::new("amp")
-            .discovery(&discovery)
-            .socket_root(dir.path().join("topics"))
-            .spawn_daemon(false),
-    )
-    .await
-    .unwrap();
+    let world = common::world("cxsrv").await;
+    let node = world.node("amp").await;
     let server = node.serve(&SET_GAIN, set_gain).await.unwrap();
     World {
-        _dir: dir,
-        discovery,
-        stop,
+        world,
         _node: node,
         server,
     }
