@@ -4,7 +4,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::io::{check_socket_path, prepare_dir, SocketAccess};
+use crate::io::{check_socket_path, prepare_dir, restrict_socket, SocketAccess};
 
 /// The longest ipc path libzmq accepts (`sun_path` minus the NUL).
 pub const MAX_IPC_PATH: usize = 107;
@@ -107,6 +107,37 @@ impl Transport {
     }
 
     /// The address subscribers should connect to, given zmq's last endpoint.
+    /// Binds `socket` at `endpoint` (from [`endpoint`](Self::endpoint)),
+    /// restricts an ipc socket file to who may connect, and returns the
+    /// address to register. `name` is the topic or service, for errors;
+    /// `what` says which (`"topic"`, `"service"`).
+    pub(crate) fn bind(
+        &self,
+        socket: &zmq::Socket,
+        endpoint: &Endpoint,
+        what: &str,
+        name: &str,
+    ) -> Result<String> {
+        let ctx_err = |step: &str| format!("{step} for {what} {name} ({})", endpoint.bind);
+        socket
+            .bind(&endpoint.bind)
+            .map_err(|e| Error::zmq(ctx_err("binding"), e))?;
+        let bound = socket
+            .get_last_endpoint()
+            .map_err(|e| Error::zmq(ctx_err("reading the bound endpoint"), e))?
+            .unwrap_or_else(|_| endpoint.bind.clone());
+        if let (Some(path), Transport::Ipc { access, .. }) = (&endpoint.path, self) {
+            if let Err(source) = restrict_socket(path, *access) {
+                let _ = std::fs::remove_file(path);
+                return Err(Error::SocketDir {
+                    topic: name.into(),
+                    cause: source,
+                });
+            }
+        }
+        Ok(self.advertised(&bound))
+    }
+
     pub(crate) fn advertised(&self, bound: &str) -> String {
         match self {
             Transport::Ipc { .. } => bound.to_owned(),

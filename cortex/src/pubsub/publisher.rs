@@ -19,7 +19,7 @@ use super::shm::{self, shm_topic, LoanBuf, ShmSender};
 use crate::codec::{Encoder, Header};
 use crate::discovery::{Client, Registration, TopicInfo};
 use crate::error::{Error, Result};
-use crate::io::{register_zmq_fd, restrict_socket, sockopt, OutFrame, ZmqFd};
+use crate::io::{register_zmq_fd, sockopt, OutFrame, ZmqFd};
 use crate::message::ShapeError;
 use crate::{Element, Field, Message, NdArray};
 
@@ -253,23 +253,7 @@ impl<T: Message> Publisher<T> {
             .and_then(|()| sockopt::set_int(&mut socket, sockopt::XPUB_NODROP, 1))
             .and_then(|()| sockopt::set_int(&mut socket, sockopt::XPUB_VERBOSER, 1))
             .map_err(|e| Error::zmq(ctx_err("configuring the socket"), e))?;
-        socket
-            .bind(&endpoint.bind)
-            .map_err(|e| Error::zmq(ctx_err("binding"), e))?;
-        let bound = socket
-            .get_last_endpoint()
-            .map_err(|e| Error::zmq(ctx_err("reading the bound endpoint"), e))?
-            .unwrap_or_else(|_| endpoint.bind.clone());
-        let address = transport.advertised(&bound);
-        if let (Some(path), Transport::Ipc { access, .. }) = (&endpoint.path, transport) {
-            if let Err(source) = restrict_socket(path, *access) {
-                let _ = std::fs::remove_file(path);
-                return Err(Error::SocketDir {
-                    topic: topic.into(),
-                    cause: source,
-                });
-            }
-        }
+        let address = transport.bind(&socket, &endpoint, "topic", topic)?;
         // `RefuseForAll` needs every queue to refuse together, which only
         // the socket path can do: such publishers keep to it.
         let shm = if options.shared_memory

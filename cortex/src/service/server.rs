@@ -17,7 +17,7 @@ use super::wire::{self, service_fingerprint};
 use crate::codec::Header;
 use crate::discovery::{Client, Registration, TopicInfo};
 use crate::error::{Error, Result};
-use crate::io::{frame_to_bytes, restrict_socket, AsyncSocket};
+use crate::io::{frame_to_bytes, AsyncSocket};
 use crate::pubsub::Transport;
 use crate::Message;
 
@@ -81,23 +81,7 @@ impl<Req: Message, Rep: Message> ServiceServer<Req, Rep> {
             .set_linger(0)
             .and_then(|()| socket.set_router_mandatory(false))
             .map_err(|e| Error::zmq(ctx_err("configuring the socket"), e))?;
-        socket
-            .bind(&endpoint.bind)
-            .map_err(|e| Error::zmq(ctx_err("binding"), e))?;
-        let bound = socket
-            .get_last_endpoint()
-            .map_err(|e| Error::zmq(ctx_err("reading the bound endpoint"), e))?
-            .unwrap_or_else(|_| endpoint.bind.clone());
-        let address = transport.advertised(&bound);
-        if let (Some(path), Transport::Ipc { access, .. }) = (&endpoint.path, transport) {
-            if let Err(source) = restrict_socket(path, *access) {
-                let _ = std::fs::remove_file(path);
-                return Err(Error::SocketDir {
-                    topic: name.into(),
-                    cause: source,
-                });
-            }
-        }
+        let address = transport.bind(&socket, &endpoint, "service", name)?;
         let socket = AsyncSocket::new(socket)
             .map_err(|e| Error::io(ctx_err("registering the socket with tokio"), e))?;
         let served = Arc::new(Counters::default());
