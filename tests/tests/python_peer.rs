@@ -521,22 +521,28 @@ async fn a_python_subscriber_takes_one_record_of_a_topic_with_two_publishers() {
     let all = first.discovery().publishers(&topic).await.unwrap();
     assert_eq!(all.len(), 2, "{all:?}");
 
+    let got = python_receives_one(&env, &samples_path, &topic).await;
+    assert_eq!(got["fingerprint_ok"], true, "{got}");
+    assert_eq!(got["equal"], true, "{got}");
+}
+
+/// Runs the strict Python subscriber on `topic` (sample 0) until it has
+/// received one message; what it printed about it.
+async fn python_receives_one(env: &TestEnv, samples_path: &Path, topic: &str) -> serde_json::Value {
     let vectors = interop_dir();
     let pair = format!("{topic}=0");
     let mut py = Peer::spawn(&[
         "sub",
         &env.discovery,
         path_str(&vectors),
-        path_str(&samples_path),
+        path_str(samples_path),
         &pair,
     ]);
     let output = py.lines();
     py.exit_ok().await;
     let lines = output.await.unwrap();
     assert_eq!(lines.len(), 2, "{lines:?}");
-    let got: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
-    assert_eq!(got["fingerprint_ok"], true, "{got}");
-    assert_eq!(got["equal"], true, "{got}");
+    serde_json::from_str(&lines[1]).unwrap()
 }
 
 /// Registers a publisher of `T` on `topic` that never publishes.
@@ -584,20 +590,7 @@ async fn a_python_subscriber_of_a_latched_topic_gets_the_live_stream_only() {
         sample.class.as_str(),
         send_latched(&node, topic.clone(), sample)
     );
-    let vectors = interop_dir();
-    let pair = format!("{topic}=0");
-    let mut py = Peer::spawn(&[
-        "sub",
-        &env.discovery,
-        path_str(&vectors),
-        path_str(&samples_path),
-        &pair,
-    ]);
-    let output = py.lines();
-    py.exit_ok().await;
-    let lines = output.await.unwrap();
-    assert_eq!(lines.len(), 2, "{lines:?}");
-    let got: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+    let got = python_receives_one(&env, &samples_path, &topic).await;
     assert_eq!(got["equal"], true, "{got}");
     // Three kept messages went out before it joined; it sees the fourth.
     assert_eq!(got["sequence"], 3, "{got}");
