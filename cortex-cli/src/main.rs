@@ -4,6 +4,7 @@
 
 mod discovery;
 mod error;
+mod follow;
 mod json;
 mod mcap_info;
 mod output;

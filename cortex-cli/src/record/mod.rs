@@ -30,19 +30,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use cortex::discovery::{Client, DiscoveryError, TopicInfo};
 use tokio::sync::mpsc;
 
 use super::error::CliError;
-use super::publishers::{Event, Publishers};
+use super::follow::{follow, follow_all, Incoming};
 use super::topic::Target;
 use file::Recording;
 
-/// How often `--all` lists the daemon's topics.
-const LIST_EVERY: Duration = Duration::from_millis(500);
-/// How long one wait for a named topic lasts before asking again.
-const TOPIC_WAIT: Duration = Duration::from_secs(5);
 /// How often the progress line is refreshed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
@@ -76,13 +70,6 @@ enum Compression {
     None,
 }
 
-/// A message from a followed topic.
-struct Incoming {
-    topic: Arc<str>,
-    from: Arc<TopicInfo>,
-    frames: Vec<Bytes>,
-}
-
 /// Records until the duration ends or the process is told to stop.
 pub(crate) async fn run(args: Args) -> Result<(), CliError> {
     let output = args.output.clone().unwrap_or_else(default_output);
@@ -97,10 +84,19 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
     let (tx, mut rx) = mpsc::channel::<Incoming>(1024);
     let mut followers = Vec::new();
     if args.all {
-        followers.push(tokio::spawn(follow_all(client.clone(), tx.clone())));
+        followers.push(tokio::spawn(follow_all(
+            client.clone(),
+            tx.clone(),
+            "recording",
+        )));
     } else {
         for topic in unique(&args.topics) {
-            followers.push(tokio::spawn(follow(client.clone(), topic, tx.clone())));
+            followers.push(tokio::spawn(follow(
+                client.clone(),
+                topic,
+                tx.clone(),
+                "recording",
+            )));
         }
     }
     drop(tx);
@@ -183,91 +179,6 @@ async fn stopped(deadline: Option<tokio::time::Instant>) {
         () = duration => {}
         () = terminate => {}
         _ = tokio::signal::ctrl_c() => {}
-    }
-}
-
-/// Every topic registered now or later, each followed once.
-async fn follow_all(client: Client, tx: mpsc::Sender<Incoming>) {
-    let mut followed = HashSet::new();
-    // Aborting this task drops the followers' handles only: end them too.
-    struct AbortAll(Vec<tokio::task::JoinHandle<()>>);
-    impl Drop for AbortAll {
-        fn drop(&mut self) {
-            self.0.iter().for_each(|f| f.abort());
-        }
-    }
-    let mut followers = AbortAll(Vec::new());
-    let mut warned = false;
-    loop {
-        match client.list().await {
-            Ok(records) => {
-                warned = false;
-                for record in records {
-                    if followed.insert(record.name.clone()) {
-                        followers.0.push(tokio::spawn(follow(
-                            client.clone(),
-                            record.name,
-                            tx.clone(),
-                        )));
-                    }
-                }
-            }
-            Err(error) if !warned => {
-                warned = true;
-                eprintln!("warning: cannot list the topics ({error}); trying again");
-            }
-            Err(_) => {}
-        }
-        if tx.is_closed() {
-            return;
-        }
-        tokio::time::sleep(LIST_EVERY).await;
-    }
-}
-
-/// Every message of `topic` from all its publishers, once it is
-/// registered.
-async fn follow(client: Client, topic: String, tx: mpsc::Sender<Incoming>) {
-    let mut publishers = loop {
-        match Publishers::follow(&client, &topic, TOPIC_WAIT, false).await {
-            Ok(publishers) => break publishers,
-            Err(cortex::Error::Discovery(e))
-                if matches!(*e, DiscoveryError::WaitTimeout { .. }) => {}
-            Err(error) => {
-                eprintln!("warning: cannot follow {topic} ({error}); trying again");
-                tokio::time::sleep(TOPIC_WAIT).await;
-            }
-        }
-    };
-    let name: Arc<str> = topic.as_str().into();
-    loop {
-        let event = match publishers.next().await {
-            Ok(event) => event,
-            Err(error) => {
-                eprintln!("warning: stopped recording {topic}: {error}");
-                return;
-            }
-        };
-        match event {
-            Event::Message { from, frames } => {
-                let incoming = Incoming {
-                    topic: name.clone(),
-                    from,
-                    frames,
-                };
-                if tx.send(incoming).await.is_err() {
-                    return;
-                }
-            }
-            Event::Joined(info) => eprintln!(
-                "recording {topic} ({}) from node {} at {}",
-                info.message_type, info.publisher_node, info.address
-            ),
-            Event::Left(info) => {
-                eprintln!("node {} no longer publishes {topic}", info.publisher_node)
-            }
-            Event::Beacon { .. } => {}
-        }
     }
 }
 
