@@ -35,7 +35,9 @@ use tokio::task::JoinHandle;
 use crate::discovery::{default_address, Client, ClientConfig};
 use crate::error::{Error, Result};
 use crate::io::SocketAccess;
-use crate::pubsub::{Publisher, PublisherStats, Subscriber, SubscriberCounters, SubscriberStats};
+use crate::pubsub::{
+    Publisher, PublisherStats, RawPublisher, Subscriber, SubscriberCounters, SubscriberStats,
+};
 use crate::service::{Service, ServiceClient, ServiceServer};
 use crate::Message;
 
@@ -298,6 +300,31 @@ impl Node {
             topic,
             &c.transport,
             options,
+        )
+        .await
+    }
+
+    /// A standalone publisher on `topic` for messages of a type known at
+    /// run time only (`message_type`, `fingerprint`), sending bodies
+    /// already encoded ([`RawPublisher::publish_encoded`]), e.g. recorded
+    /// ones. Typed code wants [`publisher`](Self::publisher).
+    pub async fn raw_publisher(
+        &self,
+        topic: &str,
+        message_type: &str,
+        fingerprint: u64,
+        options: &crate::pubsub::PublisherOptions,
+    ) -> Result<RawPublisher> {
+        let c = &self.inner.config;
+        RawPublisher::bind(
+            &self.inner.zmq,
+            &self.inner.discovery,
+            &c.name,
+            topic,
+            &c.transport,
+            options,
+            message_type,
+            fingerprint,
         )
         .await
     }

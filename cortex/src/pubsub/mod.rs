@@ -22,7 +22,9 @@ pub use endpoint::{
     socket_file_name, Transport, DEFAULT_SOCKET_ROOT, MAX_IPC_PATH, SOCKET_ROOT_ENV,
 };
 pub use loan::Loan;
-pub use publisher::{beacon_topic, Publisher, PublisherOptions, PublisherStats, SHM_ENV};
+pub use publisher::{
+    beacon_topic, Publisher, PublisherOptions, PublisherStats, RawPublisher, SHM_ENV,
+};
 pub use queue::OnFullQueue;
 pub use sequence::{SequenceEvent, SequenceTracker};
 

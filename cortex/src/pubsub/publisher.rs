@@ -1,4 +1,6 @@
-//! `Publisher<T>`: one XPUB socket per topic, registered with discovery.
+//! `Publisher<T>`: one XPUB socket per topic, registered with discovery;
+//! [`RawPublisher`], its untyped core, sends messages already encoded
+//! under a type given at run time (for tools that replay or bridge).
 
 use std::marker::PhantomData;
 use std::path::PathBuf;
@@ -147,10 +149,19 @@ pub struct PublisherStats {
 /// ([`PublisherOptions::queue_bytes`]). Array payloads go to ZeroMQ
 /// without a copy.
 pub struct Publisher<T: Message> {
+    raw: RawPublisher,
+    _type: PhantomData<fn(T)>,
+}
+
+/// A publisher of one topic whose type is known at run time only: it sends
+/// message bodies already encoded ([`publish_encoded`](Self::publish_encoded))
+/// under the type name and fingerprint it was bound with, with the header,
+/// sequence, queues, shared memory, beacons and latching of a
+/// [`Publisher`]. `cortex play` replays recordings with it.
+pub struct RawPublisher {
     shared: Arc<Shared>,
     reader: JoinHandle<()>,
     registration: Option<Registration>,
-    _type: PhantomData<fn(T)>,
 }
 
 struct Shared {
@@ -159,6 +170,7 @@ struct Shared {
     /// The frame of this topic's sequence beacons (see [`beacon_topic`]).
     beacon_frame: Bytes,
     fingerprint: u64,
+    message_type: String,
     node: String,
     address: String,
     path: Option<PathBuf>,
@@ -217,12 +229,13 @@ const BEACON_PREFIX: &[u8] = b"\0cortex.seq\0";
 
 impl<T: Message> std::fmt::Debug for Publisher<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher")
-            .field("topic", &self.shared.topic)
-            .field("type", &T::TYPE_NAME)
-            .field("address", &self.shared.address)
-            .field("stats", &self.stats())
-            .finish()
+        self.raw.debug("Publisher", f)
+    }
+}
+
+impl std::fmt::Debug for RawPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.debug("RawPublisher", f)
     }
 }
 
@@ -236,6 +249,49 @@ impl<T: Message> Publisher<T> {
         topic: &str,
         transport: &Transport,
         options: &PublisherOptions,
+    ) -> Result<Self> {
+        let raw = RawPublisher::bind(
+            ctx,
+            discovery,
+            node,
+            topic,
+            transport,
+            options,
+            T::TYPE_NAME,
+            T::FINGERPRINT,
+        )
+        .await?;
+        Ok(Self {
+            raw,
+            _type: PhantomData,
+        })
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        self.raw.topic()
+    }
+
+    /// The address subscribers connect to.
+    pub fn address(&self) -> &str {
+        self.raw.address()
+    }
+}
+
+impl RawPublisher {
+    /// Binds the topic's socket for messages of `message_type` with
+    /// `fingerprint` and registers it with discovery, as
+    /// [`Publisher::bind`] does for a typed publisher.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn bind(
+        ctx: &zmq::Context,
+        discovery: &Client,
+        node: &str,
+        topic: &str,
+        transport: &Transport,
+        options: &PublisherOptions,
+        message_type: &str,
+        fingerprint: u64,
     ) -> Result<Self> {
         let endpoint = transport.endpoint(node, topic)?;
         let ctx_err = |what: &str| format!("{what} for topic {topic} ({})", endpoint.bind);
@@ -280,7 +336,8 @@ impl<T: Message> Publisher<T> {
             topic: topic.to_owned(),
             topic_frame: Bytes::copy_from_slice(topic.as_bytes()),
             beacon_frame: Bytes::from(beacon_topic(topic)),
-            fingerprint: T::FINGERPRINT,
+            fingerprint,
+            message_type: message_type.to_owned(),
             node: node.to_owned(),
             address: address.clone(),
             path: endpoint.path,
@@ -317,22 +374,21 @@ impl<T: Message> Publisher<T> {
             fd: async_fd,
             shared: Arc::clone(&shared),
         }));
-        let mut publisher = Publisher {
+        let mut publisher = RawPublisher {
             shared,
             reader,
             registration: None,
-            _type: PhantomData,
         };
         let info = TopicInfo {
             name: topic.to_owned(),
             address,
-            message_type: T::TYPE_NAME.to_owned(),
-            fingerprint: T::FINGERPRINT,
+            message_type: message_type.to_owned(),
+            fingerprint,
             publisher_node: node.to_owned(),
         };
         let latched = options.latched as u64;
         publisher.registration = Some(discovery.keep_registered_latched(info, latched).await?);
-        tracing::info!(topic, node, r#type = T::TYPE_NAME, address = %publisher.shared.address, "publishing");
+        tracing::info!(topic, node, r#type = message_type, address = %publisher.shared.address, "publishing");
         Ok(publisher)
     }
 
@@ -346,6 +402,39 @@ impl<T: Message> Publisher<T> {
         &self.shared.address
     }
 
+    /// The type name it was bound with.
+    pub fn message_type(&self) -> &str {
+        &self.shared.message_type
+    }
+
+    /// The fingerprint it was bound with (every header carries it).
+    pub fn fingerprint(&self) -> u64 {
+        self.shared.fingerprint
+    }
+
+    /// Publishes a message body already encoded: `metadata` (the msgpack
+    /// frame) and `oob` (the out-of-band array frames), as they follow the
+    /// header on the wire, e.g. a recorded message's frames. The header
+    /// (this publisher's fingerprint, its next sequence, the time now) is
+    /// added here. The body is sent as it is: one that does not match the
+    /// fingerprint fails to decode at typed subscribers (which count it).
+    /// Otherwise as [`Publisher::publish`]: never blocks; `Ok(false)` when
+    /// refused for everyone under [`OnFullQueue::RefuseForAll`].
+    pub fn publish_encoded(&self, metadata: &[u8], oob: Vec<Bytes>) -> Result<bool> {
+        self.send_encoded(metadata.to_vec(), oob, None)
+    }
+
+    fn debug(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(name)
+            .field("topic", &self.shared.topic)
+            .field("type", &self.shared.message_type)
+            .field("address", &self.shared.address)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl<T: Message> Publisher<T> {
     /// Publishes `msg` to every subscriber whose queue has room. A full
     /// queue: with [`OnFullQueue::SkipSlowSubscriber`] (the default) that
     /// subscriber misses the message, the others get it, and `publish`
@@ -353,18 +442,18 @@ impl<T: Message> Publisher<T> {
     /// it and `publish` returns `Ok(false)`. Both are counted in
     /// [`stats`](Self::stats). Never blocks.
     pub fn publish(&self, msg: &T) -> Result<bool> {
-        let shared = &*self.shared;
+        let shared = &*self.raw.shared;
         if shared.closed.load(Ordering::Relaxed) {
             return Err(Error::Closed(format!("publisher of {}", shared.topic)));
         }
         let (metadata, oob) = self.encode(msg)?;
-        self.send_encoded(metadata, oob, None)
+        self.raw.send_encoded(metadata, oob, None)
     }
 
     /// What `Message::encode` does, with the metadata buffer sized from
     /// the previous messages so that encoding does not reallocate.
     fn encode(&self, msg: &T) -> Result<(Vec<u8>, Vec<Bytes>)> {
-        let shared = &*self.shared;
+        let shared = &*self.raw.shared;
         let hint = shared.metadata_hint.load(Ordering::Relaxed);
         let mut enc = Encoder::with_capacity(hint);
         Field::write(msg, &mut enc).map_err(|source| Error::Encode {
@@ -400,7 +489,7 @@ impl<T: Message> Publisher<T> {
     ) -> Result<Loan<E>> {
         let shape = shape.into();
         let overflow = |shape: &[usize]| Error::LoanShape {
-            topic: self.shared.topic.clone(),
+            topic: self.raw.shared.topic.clone(),
             cause: ShapeError::Overflow {
                 shape: shape.to_vec(),
             },
@@ -412,8 +501,8 @@ impl<T: Message> Publisher<T> {
         let bytes = n
             .checked_mul(std::mem::size_of::<E>())
             .ok_or_else(|| overflow(&shape))?;
-        let shared = if self.shared.shm_subscribers.load(Ordering::Relaxed) > 0 {
-            let locked = self.shared.lock();
+        let shared = if self.raw.shared.shm_subscribers.load(Ordering::Relaxed) > 0 {
+            let locked = self.raw.shared.lock();
             locked.shm.as_ref().and_then(|shm| shm.loan(bytes).ok())
         } else {
             None
@@ -441,7 +530,7 @@ impl<T: Message> Publisher<T> {
         let buf = match store {
             Store::Heap(v) => {
                 let array = NdArray::new(v, shape).map_err(|cause| Error::LoanShape {
-                    topic: self.shared.topic.clone(),
+                    topic: self.raw.shared.topic.clone(),
                     cause,
                 })?;
                 return self.publish(&build(array));
@@ -451,7 +540,7 @@ impl<T: Message> Publisher<T> {
         let Some(array) = NdArray::from_shared(loan::view(&buf), shape.clone()) else {
             // Cannot happen: the loan was made for this shape, aligned.
             return Err(Error::LoanShape {
-                topic: self.shared.topic.clone(),
+                topic: self.raw.shared.topic.clone(),
                 cause: ShapeError::Mismatch {
                     expected: shape.iter().product(),
                     len: buf.bytes().len() / std::mem::size_of::<E>().max(1),
@@ -467,15 +556,34 @@ impl<T: Message> Publisher<T> {
         if lent {
             drop(oob);
             match Arc::try_unwrap(buf) {
-                Ok(buf) => return self.send_encoded(metadata, Vec::new(), Some(buf)),
+                Ok(buf) => return self.raw.send_encoded(metadata, Vec::new(), Some(buf)),
                 // `build` kept a copy of the array: it must stay valid, so
                 // the sample is not sent; the message goes by copy.
                 Err(buf) => oob = vec![loan::view(&buf)],
             }
         }
-        self.send_encoded(metadata, oob, None)
+        self.raw.send_encoded(metadata, oob, None)
     }
 
+    /// Counters so far.
+    pub fn stats(&self) -> PublisherStats {
+        self.raw.stats()
+    }
+
+    /// Waits until at least `n` subscriptions have reached this publisher,
+    /// so the first messages are not lost to ZeroMQ's slow-joiner window.
+    pub async fn wait_for_subscribers(&self, n: u64, timeout: Duration) -> Result<()> {
+        self.raw.wait_for_subscribers(n, timeout).await
+    }
+
+    /// Unregisters from discovery, closes the socket (bounded by the
+    /// linger time) and removes the socket file.
+    pub async fn close(self) -> Result<()> {
+        self.raw.close().await
+    }
+}
+
+impl RawPublisher {
     /// Sends an encoded message; `loan` is its one array, lent from shared
     /// memory (see [`publish_loan`](Self::publish_loan)), with `oob` empty.
     fn send_encoded(
@@ -511,7 +619,7 @@ impl<T: Message> Publisher<T> {
         // concurrent publishers send in sequence order and a failed encode
         // leaves no gap.
         let sequence = shared.sequence.fetch_add(1, Ordering::Relaxed);
-        let header = Header::now(T::FINGERPRINT, sequence).to_bytes();
+        let header = Header::now(shared.fingerprint, sequence).to_bytes();
         let shm_wanted = shared.shm_subscribers.load(Ordering::Relaxed) > 0;
         // What a latched topic keeps (arrays shared, a loan copied).
         let kept = locked.history.is_some().then(|| match &loan {
@@ -830,7 +938,7 @@ fn set_lossy(socket: &mut zmq::Socket, lossy: bool) {
     let _ = sockopt::set_int(socket, sockopt::XPUB_NODROP, i32::from(!lossy));
 }
 
-impl<T: Message> Drop for Publisher<T> {
+impl Drop for RawPublisher {
     fn drop(&mut self) {
         // The last word to subscribers: how far the sequence went.
         self.shared.send_beacon();
