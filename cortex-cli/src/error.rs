@@ -42,6 +42,14 @@ pub(crate) enum CliError {
         /// What is wrong with the request, and what it should be.
         problem: String,
     },
+    /// A recording cannot be written or read.
+    #[error("recording {}: {problem}", file.display())]
+    Recording {
+        /// The file.
+        file: std::path::PathBuf,
+        /// What went wrong, and what to do.
+        problem: String,
+    },
     /// The server answered with something this tool cannot read.
     #[error("service {service} (node {node}) {problem}")]
     Answer {

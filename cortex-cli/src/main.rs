@@ -8,10 +8,13 @@ mod follow;
 mod json;
 mod mcap_info;
 mod output;
+mod play;
+mod progress;
 mod publishers;
 mod record;
 mod schemas;
 mod service;
+mod stop;
 mod topic;
 mod watch;
 
@@ -45,6 +48,8 @@ enum Command {
     },
     /// Record live topics into an MCAP file.
     Record(record::Args),
+    /// Republish a recording's topics with their recorded timing and types.
+    Play(play::Args),
     /// Show what an MCAP recording holds.
     Info(mcap_info::Args),
 }
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
             Command::Topic { command } => topic::run(command).await.map_err(CliError::from),
             Command::Service { command } => service::run(command).await,
             Command::Record(args) => record::run(args).await,
+            Command::Play(args) => play::run(args).await,
             Command::Info(args) => mcap_info::run(args),
         }
     });

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use cortex::discovery::TopicInfo;
@@ -13,14 +13,11 @@ use cortex::Header;
 use mcap::records::MessageHeader;
 
 use super::json_schema::json_schema;
-
-/// The channels' message encoding: cortex frames, length-prefixed.
-pub(super) const MESSAGE_ENCODING: &str = "cortex";
-/// The schema records' encoding.
-pub(super) const SCHEMA_ENCODING: &str = "jsonschema";
+use super::layout::{encode_frames, MESSAGE_ENCODING, SCHEMA_ENCODING};
 
 /// An MCAP file being written; [`finish`](Self::finish) leaves it indexed.
 pub(super) struct Recording {
+    path: PathBuf,
     writer: mcap::Writer<BufWriter<File>>,
     /// By type name and fingerprint.
     schemas: HashMap<(String, u64), u16>,
@@ -43,6 +40,7 @@ impl Recording {
             .library(concat!("cortex-cli ", env!("CARGO_PKG_VERSION")))
             .create(BufWriter::new(file))?;
         Ok(Self {
+            path: path.to_owned(),
             writer,
             schemas: HashMap::new(),
             channels: HashMap::new(),
@@ -117,20 +115,17 @@ impl Recording {
         Ok(id)
     }
 
+    /// Ends the current chunk and hands everything to the file system, so
+    /// a recorder killed after this leaves it readable up to here.
+    /// Returns the file's size.
+    pub(super) fn flush(&mut self) -> mcap::McapResult<u64> {
+        self.writer.flush()?;
+        Ok(std::fs::metadata(&self.path)?.len())
+    }
+
     /// Writes the summary and footer: the file is complete and indexed.
-    pub(super) fn finish(mut self) -> mcap::McapResult<()> {
+    pub(super) fn finish(&mut self) -> mcap::McapResult<()> {
         self.writer.finish()?;
         Ok(())
-    }
-}
-
-/// Replaces the contents of `out` with `frames` in the recorded layout: `u32` LE frame count, then per frame `u32` LE length and bytes.
-pub(super) fn encode_frames(frames: &[Bytes], out: &mut Vec<u8>) {
-    out.clear();
-    out.reserve(4 + frames.iter().map(|f| 4 + f.len()).sum::<usize>());
-    out.extend_from_slice(&(frames.len() as u32).to_le_bytes());
-    for frame in frames {
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(frame);
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::schemas::known_schema;
 
 /// The JSON Schema of type `type_name` with `fingerprint`.
-pub(super) fn json_schema(type_name: &str, fingerprint: u64) -> Vec<u8> {
+pub(crate) fn json_schema(type_name: &str, fingerprint: u64) -> Vec<u8> {
     let mut schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": type_name,

@@ -22,18 +22,20 @@
 //! or `--duration` end the recording with an indexed file.
 
 mod file;
-mod json_schema;
+pub(crate) mod json_schema;
+pub(crate) mod layout;
+pub(crate) mod reader;
 
-use std::collections::{BTreeMap, HashSet};
-use std::io::{IsTerminal, Write};
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::error::CliError;
 use super::follow::{follow, follow_all, Incoming};
+use super::progress::{human_bytes, Progress};
+use super::stop::stopped;
 use super::topic::Target;
 use file::Recording;
 
@@ -55,6 +57,10 @@ pub(crate) struct Args {
     /// Stop after this many seconds (default: at Ctrl-C or SIGTERM).
     #[arg(long)]
     duration: Option<f64>,
+    /// Start a new file once one reaches this many megabytes (10^6
+    /// bytes); the files are then <name>_0.mcap, <name>_1.mcap, ...
+    #[arg(long, value_name = "MB")]
+    split_size: Option<f64>,
     /// Chunk compression.
     #[arg(long, value_enum, default_value_t = Compression::Zstd)]
     compression: Compression,
@@ -78,8 +84,24 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
         Compression::Lz4 => Some(mcap::Compression::Lz4),
         Compression::None => None,
     };
-    let mut recording =
-        Recording::create(&output, compression).map_err(|e| mcap_error(&output, e))?;
+    let split = match args.split_size {
+        None => None,
+        Some(mb) if mb > 0.0 && mb.is_finite() => Some((mb * 1e6) as u64),
+        Some(mb) => {
+            return Err(cortex::Error::InvalidSetting {
+                setting: "--split-size".into(),
+                problem: format!("must be a positive number of megabytes, not {mb}"),
+            }
+            .into())
+        }
+    };
+    let mut files = Files {
+        output,
+        split,
+        compression,
+        part: 0,
+    };
+    let mut recording = files.create()?;
     let client = args.target.client();
     let (tx, mut rx) = mpsc::channel::<Incoming>(1024);
     let mut followers = Vec::new();
@@ -100,7 +122,6 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
         }
     }
     drop(tx);
-    eprintln!("recording to {}", output.display());
 
     let deadline = args
         .duration
@@ -108,33 +129,129 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
     let mut stop = Box::pin(stopped(deadline));
     let mut progress = Progress::new();
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
-    let result = loop {
-        tokio::select! {
-            () = &mut stop => break Ok(()),
-            _ = tick.tick() => progress.show(),
-            incoming = rx.recv() => {
-                let Some(m) = incoming else { break Ok(()) };
-                match recording.write(&m.topic, &m.from, &m.frames) {
-                    Ok(Some(bytes)) => progress.count(&m.topic, bytes),
-                    Ok(None) => {}
-                    Err(e) => break Err(mcap_error(&output, e)),
+    // Bytes written since the file's size was last looked at.
+    let mut unflushed = 0u64;
+    let mut size = 0u64;
+    let result: Result<(), CliError> = async {
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                _ = tick.tick() => {
+                    // A finished chunk every second: a killed recorder
+                    // loses at most the last second.
+                    size = recording.flush().map_err(|e| files.error(e))?;
+                    unflushed = 0;
+                    progress.show(&format!("{:.0} s: ", progress.elapsed()));
+                }
+                incoming = rx.recv() => {
+                    let Some(m) = incoming else { break };
+                    let bytes = recording.write(&m.topic, &m.from, &m.frames).map_err(|e| files.error(e))?;
+                    if let Some(bytes) = bytes {
+                        progress.count(&m.topic, bytes);
+                        unflushed += bytes as u64;
+                    }
+                    if files.split.is_some_and(|limit| size + unflushed >= limit) {
+                        size = recording.flush().map_err(|e| files.error(e))?;
+                        unflushed = 0;
+                        if files.split.is_some_and(|limit| size >= limit) {
+                            recording.finish().map_err(|e| files.error(e))?;
+                            recording = files.next()?;
+                            size = 0;
+                        }
+                    }
                 }
             }
         }
-    };
+        for follower in &followers {
+            follower.abort();
+        }
+        // What the followers had queued when told to stop is kept.
+        while let Ok(m) = rx.try_recv() {
+            if let Some(bytes) = recording.write(&m.topic, &m.from, &m.frames).map_err(|e| files.error(e))? {
+                progress.count(&m.topic, bytes);
+            }
+        }
+        Ok(())
+    }
+    .await;
     for follower in followers {
         follower.abort();
     }
-    progress.done();
-    recording.finish().map_err(|e| mcap_error(&output, e))?;
+    progress.done(&format!("{:.0} s: ", progress.elapsed()));
+    let finished = recording.finish().map_err(|e| files.error(e));
     result?;
+    finished?;
     eprintln!(
-        "recorded {} messages ({} bytes) to {}",
+        "recorded {} messages ({}) to {}",
         progress.messages,
-        progress.bytes,
-        output.display()
+        human_bytes(progress.bytes),
+        files.described()
     );
     Ok(())
+}
+
+/// The file(s) of a recording: one, or with `--split-size` numbered parts.
+struct Files {
+    output: PathBuf,
+    /// Start a new part once a file reaches this many bytes.
+    split: Option<u64>,
+    compression: Option<mcap::Compression>,
+    /// The part being written.
+    part: u32,
+}
+
+impl Files {
+    /// The path of the part being written: the output itself, or with
+    /// `--split-size` `<stem>_<part>.mcap` beside it.
+    fn path(&self) -> PathBuf {
+        match self.split {
+            None => self.output.clone(),
+            Some(_) => {
+                let stem = self
+                    .output
+                    .file_stem()
+                    .map_or_else(|| "cortex".into(), |s| s.to_string_lossy().into_owned());
+                let ext = self
+                    .output
+                    .extension()
+                    .map_or_else(|| "mcap".into(), |e| e.to_string_lossy().into_owned());
+                self.output
+                    .with_file_name(format!("{stem}_{}.{ext}", self.part))
+            }
+        }
+    }
+
+    fn create(&self) -> Result<Recording, CliError> {
+        let path = self.path();
+        let recording = Recording::create(&path, self.compression).map_err(|e| self.error(e))?;
+        eprintln!("recording to {}", path.display());
+        Ok(recording)
+    }
+
+    /// The next part.
+    fn next(&mut self) -> Result<Recording, CliError> {
+        self.part += 1;
+        self.create()
+    }
+
+    /// What was written, for the last line.
+    fn described(&self) -> String {
+        match self.split {
+            None => self.output.display().to_string(),
+            Some(_) => format!(
+                "{} part(s), the last {}",
+                self.part + 1,
+                self.path().display()
+            ),
+        }
+    }
+
+    fn error(&self, e: mcap::McapError) -> CliError {
+        CliError::Recording {
+            file: self.path(),
+            problem: format!("cannot write it: {e}"),
+        }
+    }
 }
 
 /// `cortex-<unix seconds>.mcap` in the working directory.
@@ -150,102 +267,4 @@ fn default_output() -> PathBuf {
 fn unique(topics: &[String]) -> Vec<String> {
     let mut seen = HashSet::new();
     topics.iter().filter(|t| seen.insert(*t)).cloned().collect()
-}
-
-fn mcap_error(path: &std::path::Path, e: mcap::McapError) -> CliError {
-    CliError::Cortex(cortex::Error::Io {
-        context: format!("writing the recording {}", path.display()),
-        cause: std::io::Error::other(e),
-    })
-}
-
-/// Ends at `deadline`, Ctrl-C or SIGTERM.
-async fn stopped(deadline: Option<tokio::time::Instant>) {
-    let duration = async {
-        match deadline {
-            Some(deadline) => tokio::time::sleep_until(deadline).await,
-            None => std::future::pending().await,
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        () = duration => {}
-        () = terminate => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-}
-
-/// The progress line: messages and bytes in total and per topic.
-struct Progress {
-    start: Instant,
-    messages: u64,
-    bytes: u64,
-    topics: BTreeMap<Arc<str>, u64>,
-    /// On a terminal the line is redrawn in place; otherwise one line a
-    /// refresh.
-    terminal: bool,
-    shown: bool,
-}
-
-impl Progress {
-    fn new() -> Self {
-        Self {
-            start: Instant::now(),
-            messages: 0,
-            bytes: 0,
-            topics: BTreeMap::new(),
-            terminal: std::io::stderr().is_terminal(),
-            shown: false,
-        }
-    }
-
-    fn count(&mut self, topic: &Arc<str>, bytes: usize) {
-        self.messages += 1;
-        self.bytes += bytes as u64;
-        *self.topics.entry(topic.clone()).or_default() += 1;
-    }
-
-    fn show(&mut self) {
-        let mut line = format!(
-            "{:.0} s: {} msgs, {}",
-            self.start.elapsed().as_secs_f64(),
-            self.messages,
-            human_bytes(self.bytes)
-        );
-        for (topic, n) in &self.topics {
-            line.push_str(&format!(" | {topic} {n}"));
-        }
-        let mut err = std::io::stderr().lock();
-        let _ = if self.terminal {
-            write!(err, "\r\x1b[2K{line}")
-        } else {
-            writeln!(err, "{line}")
-        };
-        let _ = err.flush();
-        self.shown = true;
-    }
-
-    /// The last state, and the terminal line ended.
-    fn done(&mut self) {
-        self.show();
-        if self.terminal && self.shown {
-            eprintln!();
-        }
-    }
-}
-
-fn human_bytes(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
 }
