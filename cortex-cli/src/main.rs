@@ -5,6 +5,7 @@
 mod discovery;
 mod error;
 mod follow;
+mod foxglove;
 mod json;
 mod mcap_info;
 mod output;
@@ -52,6 +53,11 @@ enum Command {
     Play(play::Args),
     /// Show what an MCAP recording holds.
     Info(mcap_info::Args),
+    /// Serve live topics to a visualiser.
+    Bridge {
+        #[command(subcommand)]
+        command: foxglove::BridgeCommand,
+    },
 }
 
 /// Parses the command line, runs the command, and maps errors to exit code 1.
@@ -76,6 +82,7 @@ fn main() -> ExitCode {
             Command::Record(args) => record::run(args).await,
             Command::Play(args) => play::run(args).await,
             Command::Info(args) => mcap_info::run(args),
+            Command::Bridge { command } => foxglove::run(command).await,
         }
     });
     match result {
