@@ -9,14 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cortex::discovery::Daemon;
+use cortex::messages::ImageMessage;
 use cortex::prelude::*;
 use cortex::Subscriber;
-
-#[derive(Message, Debug)]
-struct CameraFrame {
-    pixels: NdArray<u8>,
-    frame_id: u64,
-}
 
 /// Killed (by pid) if the test ends early.
 struct Spawned(Child);
@@ -34,7 +29,7 @@ fn example(name: &str) -> PathBuf {
     dir.join("examples").join(name)
 }
 
-async fn frames(sub: &mut Subscriber<CameraFrame>, n: usize) {
+async fn frames(sub: &mut Subscriber<ImageMessage>, n: usize) {
     for _ in 0..n {
         tokio::time::timeout(Duration::from_secs(5), sub.recv())
             .await
@@ -77,7 +72,7 @@ async fn a_connection_flood_on_a_topic_socket_is_shed() {
     )
     .await
     .unwrap();
-    let mut before = node.subscriber::<CameraFrame>("/sensor/a").await.unwrap();
+    let mut before = node.subscriber::<ImageMessage>("/sensor/a").await.unwrap();
     frames(&mut before, 5).await;
 
     let path = root.join("sensor__sensor_a.sock");
@@ -93,7 +88,7 @@ async fn a_connection_flood_on_a_topic_socket_is_shed() {
     );
 
     drop(flood);
-    let mut after = node.subscriber::<CameraFrame>("/sensor/a").await.unwrap();
+    let mut after = node.subscriber::<ImageMessage>("/sensor/a").await.unwrap();
     frames(&mut after, 5).await;
     assert!(sensor.0.try_wait().unwrap().is_none());
     stop.shutdown();

@@ -5,8 +5,6 @@
 //! `/processor/set_gain` changes the gain across processes, and SIGTERM
 //! shuts both down cleanly.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cortex::discovery::{Client, Daemon};
@@ -18,77 +16,11 @@ use cortex::Error;
 #[path = "../examples/pipeline/msgs.rs"]
 mod msgs;
 
-use msgs::{Calibration, CameraFrame, SetGain, Summary, CALIBRATION, CAMERA, PROCESSED, SET_GAIN};
+mod common;
 
-/// A child process that is killed (by pid) if the test ends early.
-struct Spawned(Child);
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `target/<profile>/examples/<name>`, next to this test's executable.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test path");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test -p cortex-examples` (it builds the examples)",
-        path.display()
-    );
-    path
-}
-
-/// Starts an example; its standard output (the pipeline's story lines) is
-/// read back by [`output`].
-fn spawn(name: &str, discovery: &str, root: &Path) -> Spawned {
-    Spawned(
-        Command::new(example(name))
-            .env("CORTEX_DISCOVERY", discovery)
-            .env("CORTEX_SOCKET_ROOT", root)
-            .env("CORTEX_SPAWN_DAEMON", "0")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}")),
-    )
-}
-
-/// What an example that has exited printed.
-fn output(child: &mut Spawned) -> String {
-    let mut text = String::new();
-    if let Some(mut stdout) = child.0.stdout.take() {
-        std::io::Read::read_to_string(&mut stdout, &mut text).expect("reading stdout");
-    }
-    text
-}
-
-fn sigterm(child: &Spawned) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
-
-async fn wait_exit(child: &mut Spawned, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.0.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "process did not exit within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use common::{output, sigterm, spawn, wait_exit};
+use cortex::messages::ImageMessage;
+use msgs::{Calibration, SetGain, Summary, CALIBRATION, CAMERA, PROCESSED, SET_GAIN};
 
 /// Receives summaries until `done` holds for one, at most `within`.
 async fn until_summary(
@@ -133,7 +65,10 @@ async fn sensor_and_processor_processes() {
     // The sensor first: its first tick publishes the calibration, once,
     // before the frame this test waits for.
     let mut sensor = spawn("sensor", &discovery, &root);
-    let mut camera = node.subscriber::<CameraFrame>(CAMERA.name()).await.unwrap();
+    let mut camera = node
+        .subscriber::<ImageMessage>(CAMERA.name())
+        .await
+        .unwrap();
     tokio::time::timeout(Duration::from_secs(20), camera.recv())
         .await
         .expect("a camera frame")
@@ -201,24 +136,28 @@ async fn sensor_and_processor_processes() {
     assert_eq!(reply.previous, 2.0, "the refused call changed nothing");
 
     // The 30 Hz timer: count frames over 3 s, measured from the next one.
-    let (first, _) = camera.recv().await.unwrap();
+    let (_, first) = camera.recv().await.unwrap();
     let start = Instant::now();
     let mut count = 0u64;
-    let mut last_id = first.frame_id;
+    let mut last_id = first.sequence;
     while start.elapsed() < Duration::from_secs(3) {
-        let (frame, _) = tokio::time::timeout(Duration::from_secs(2), camera.recv())
+        let (frame, header) = tokio::time::timeout(Duration::from_secs(2), camera.recv())
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(frame.pixels.shape(), &[480, 640, 3]);
-        last_id = frame.frame_id;
+        assert_eq!(frame.data.shape(), &[480, 640, 3]);
+        assert_eq!(
+            (frame.width, frame.height, frame.encoding.as_str()),
+            (640, 480, "rgb8")
+        );
+        last_id = header.sequence;
         count += 1;
     }
     let rate = count as f64 / start.elapsed().as_secs_f64();
     assert!(
         (27.0..=33.0).contains(&rate),
         "timer rate {rate:.1} Hz (frames {} to {last_id})",
-        first.frame_id
+        first.sequence
     );
     assert_eq!(camera.stats().dropped, 0);
 

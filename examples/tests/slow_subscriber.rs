@@ -11,13 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cortex::discovery::Daemon;
+use cortex::messages::ImageMessage;
 use cortex::prelude::*;
-
-#[derive(Message, Debug)]
-struct CameraFrame {
-    pixels: NdArray<u8>,
-    frame_id: u64,
-}
 
 /// Killed (by pid) if the test ends early.
 struct Spawned(Child);
@@ -85,8 +80,8 @@ async fn a_stalled_subscriber_costs_the_others_nothing_and_memory_stays_bounded(
     )
     .await
     .unwrap();
-    let mut fast = node.subscriber::<CameraFrame>("/sensor/a").await.unwrap();
-    let mut stalled = node.subscriber::<CameraFrame>("/sensor/a").await.unwrap();
+    let mut fast = node.subscriber::<ImageMessage>("/sensor/a").await.unwrap();
+    let mut stalled = node.subscriber::<ImageMessage>("/sensor/a").await.unwrap();
     let stalled_counters = stalled.counters();
 
     // 12 s at 30 Hz is 330 MB of frames: far beyond the 64 MiB budget.
@@ -100,7 +95,7 @@ async fn a_stalled_subscriber_costs_the_others_nothing_and_memory_stays_bounded(
             .await
             .expect("the reading subscriber keeps receiving")
             .unwrap();
-        assert_eq!(frame.pixels.shape(), &[480, 640, 3]);
+        assert_eq!(frame.data.shape(), &[480, 640, 3]);
         frames += 1;
         if frames >= next_sample {
             peak_rss = peak_rss.max(rss_mib(sensor.0.id()));

@@ -12,6 +12,7 @@ use cortex::discovery::TopicInfo;
 use cortex::Header;
 use mcap::records::MessageHeader;
 
+use super::foxglove_view::FoxgloveView;
 use super::json_schema::json_schema;
 use super::layout::{encode_frames, MESSAGE_ENCODING, SCHEMA_ENCODING};
 
@@ -25,13 +26,17 @@ pub(super) struct Recording {
     channels: HashMap<(String, u16), u16>,
     /// The encoded message, reused.
     buffer: Vec<u8>,
+    /// With `--foxglove`: the Foxglove channels.
+    foxglove: Option<FoxgloveView>,
 }
 
 impl Recording {
-    /// Creates `path` (replacing it) for writing with `compression`.
+    /// Creates `path` (replacing it) for writing with `compression`; with
+    /// `foxglove`, each message is also written in its Foxglove form.
     pub(super) fn create(
         path: &Path,
         compression: Option<mcap::Compression>,
+        foxglove: bool,
     ) -> mcap::McapResult<Self> {
         let file = File::create(path)?;
         let writer = mcap::WriteOptions::new()
@@ -45,6 +50,7 @@ impl Recording {
             schemas: HashMap::new(),
             channels: HashMap::new(),
             buffer: Vec::new(),
+            foxglove: foxglove.then(FoxgloveView::default),
         })
     }
 
@@ -60,18 +66,27 @@ impl Recording {
         let Some(header) = frames.first().and_then(|h| Header::from_bytes(h).ok()) else {
             return Ok(None);
         };
-        let channel_id = self.channel(topic, from, header.fingerprint)?;
+        let type_name = type_name(from, header.fingerprint);
+        let channel_id = self.channel(topic, from, &type_name, header.fingerprint)?;
         encode_frames(frames, &mut self.buffer);
-        self.writer.write_to_known_channel(
-            &MessageHeader {
-                channel_id,
-                // MCAP's sequence is 32 bits; cortex's wraps into it.
-                sequence: header.sequence as u32,
-                log_time: header.timestamp_ns,
-                publish_time: header.timestamp_ns,
-            },
-            &self.buffer,
-        )?;
+        let record = MessageHeader {
+            channel_id,
+            // MCAP's sequence is 32 bits; cortex's wraps into it.
+            sequence: header.sequence as u32,
+            log_time: header.timestamp_ns,
+            publish_time: header.timestamp_ns,
+        };
+        self.writer.write_to_known_channel(&record, &self.buffer)?;
+        if let Some(view) = &mut self.foxglove {
+            view.write(
+                &mut self.writer,
+                topic,
+                &type_name,
+                header.fingerprint,
+                frames,
+                &record,
+            )?;
+        }
         Ok(Some(self.buffer.len()))
     }
 
@@ -81,15 +96,10 @@ impl Recording {
         &mut self,
         topic: &str,
         from: &TopicInfo,
+        type_name: &str,
         fingerprint: u64,
     ) -> mcap::McapResult<u16> {
-        // The record's type name names the type when the fingerprints
-        // agree; otherwise only the fingerprint is known.
-        let type_name = match crate::schemas::known_schema(fingerprint) {
-            Some(known) => known.type_name.to_owned(),
-            None if from.fingerprint == fingerprint => from.message_type.clone(),
-            None => format!("{fingerprint:#018x}"),
-        };
+        let type_name = type_name.to_owned();
         let schema_id = match self.schemas.get(&(type_name.clone(), fingerprint)) {
             Some(&id) => id,
             None => {
@@ -126,6 +136,20 @@ impl Recording {
     /// Writes the summary and footer: the file is complete and indexed.
     pub(super) fn finish(&mut self) -> mcap::McapResult<()> {
         self.writer.finish()?;
+        if let Some(view) = &self.foxglove {
+            view.report();
+        }
         Ok(())
+    }
+}
+
+/// The name of the type with `fingerprint`, sent by the publisher `from`:
+/// a standard message's, the publisher's type name when the fingerprints
+/// agree, otherwise only the fingerprint.
+fn type_name(from: &TopicInfo, fingerprint: u64) -> String {
+    match crate::schemas::known_schema(fingerprint) {
+        Some(known) => known.type_name.to_owned(),
+        None if from.fingerprint == fingerprint => from.message_type.clone(),
+        None => format!("{fingerprint:#018x}"),
     }
 }

@@ -16,12 +16,18 @@
 //!   time are the header's `timestamp_ns`; sequence is the header's sequence
 //!   (its low 32 bits).
 //!
+//! - **With `--foxglove`**: per cortex channel also one on
+//!   `/foxglove<topic>` holding the same messages as Foxglove shows them
+//!   (see [`foxglove_view`]), with metadata `cortex_topic`, `cortex_type`
+//!   and `cortex_fingerprint`.
+//!
 //! Named topics are followed once they appear; with `--all`, every topic
 //! registered now and later (the daemon is listed every 500 ms). Each
 //! publisher of a topic is followed on its own SUB socket. Ctrl-C, SIGTERM
 //! or `--duration` end the recording with an indexed file.
 
 mod file;
+pub(crate) mod foxglove_view;
 pub(crate) mod json_schema;
 pub(crate) mod layout;
 pub(crate) mod reader;
@@ -61,6 +67,10 @@ pub(crate) struct Args {
     /// bytes); the files are then <name>_0.mcap, <name>_1.mcap, ...
     #[arg(long, value_name = "MB")]
     split_size: Option<f64>,
+    /// Also write each message in the form Foxglove shows (images, point
+    /// clouds, poses, transforms; others as JSON), on /foxglove<topic>.
+    #[arg(long)]
+    foxglove: bool,
     /// Chunk compression.
     #[arg(long, value_enum, default_value_t = Compression::Zstd)]
     compression: Compression,
@@ -99,6 +109,7 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
         output,
         split,
         compression,
+        foxglove: args.foxglove,
         part: 0,
     };
     let mut recording = files.create()?;
@@ -196,6 +207,8 @@ struct Files {
     /// Start a new part once a file reaches this many bytes.
     split: Option<u64>,
     compression: Option<mcap::Compression>,
+    /// With the Foxglove channels.
+    foxglove: bool,
     /// The part being written.
     part: u32,
 }
@@ -223,7 +236,8 @@ impl Files {
 
     fn create(&self) -> Result<Recording, CliError> {
         let path = self.path();
-        let recording = Recording::create(&path, self.compression).map_err(|e| self.error(e))?;
+        let recording =
+            Recording::create(&path, self.compression, self.foxglove).map_err(|e| self.error(e))?;
         eprintln!("recording to {}", path.display());
         Ok(recording)
     }

@@ -1,13 +1,7 @@
 //! Message types, topics and the service of the pipeline.
 
+use cortex::messages::ImageMessage;
 use cortex::prelude::*;
-
-/// A camera frame: the pixels ride as their own ZeroMQ frame.
-#[derive(Message, Debug, Clone)]
-pub(crate) struct CameraFrame {
-    pub(crate) pixels: NdArray<u8>,
-    pub(crate) frame_id: u64,
-}
 
 /// An IMU sample.
 #[derive(Message, Debug, Clone)]
@@ -51,7 +45,10 @@ pub(crate) struct GainSet {
     pub(crate) previous: f64,
 }
 
-pub(crate) const CAMERA: Topic<CameraFrame> = Topic::new("/sensor/a");
+/// The camera: the standard `ImageMessage` (its pixels ride as their own
+/// ZeroMQ frame), so Python subscribers, `cortex topic echo` and Foxglove
+/// (`cortex bridge foxglove`: a `RawImage`) all show it as an image.
+pub(crate) const CAMERA: Topic<ImageMessage> = Topic::new("/sensor/a");
 pub(crate) const IMU: Topic<Imu> = Topic::new("/sensor/b");
 /// Latched: a subscriber that joins after the one publish still gets it.
 pub(crate) const CALIBRATION: Topic<Calibration> = Topic::new("/sensor/calibration").latched(1);

@@ -7,7 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cortex::prelude::*;
 
-use super::msgs::{Calibration, CameraFrame, GainSet, Imu, SetGain, Summary, PROCESSED};
+use cortex::messages::ImageMessage;
+
+use super::msgs::{Calibration, GainSet, Imu, SetGain, Summary, PROCESSED};
 
 /// What the processor applies to each input.
 struct Settings {
@@ -27,10 +29,11 @@ fn settings() -> MutexGuard<'static, Settings> {
 }
 
 #[subscribe("/sensor/a", node = "processor", publishes(PROCESSED))]
-async fn on_camera(frame: CameraFrame, header: Header, ctx: Ctx) -> cortex::Result<()> {
-    // `frame.pixels` borrows the received ZeroMQ frame: no copy was made.
+async fn on_camera(image: ImageMessage, header: Header, ctx: Ctx) -> cortex::Result<()> {
+    // The pixels borrow the received ZeroMQ frame: no copy was made.
     // Mean brightness over every 64th byte (cheap even in a debug build).
-    let sample: Vec<u64> = frame.pixels.iter().step_by(64).map(|&p| p as u64).collect();
+    let pixels = image.data.as_bytes();
+    let sample: Vec<u64> = pixels.iter().step_by(64).map(|&p| p as u64).collect();
     let mean = sample.iter().sum::<u64>() as f64 / sample.len().max(1) as f64;
     ctx.publish(&PROCESSED, summary("/sensor/a", mean, header))?;
     Ok(())

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cortex::prelude::*;
 
-use super::msgs::{Calibration, CameraFrame, Imu, CALIBRATION, CAMERA, HEIGHT, IMU, WIDTH};
+use cortex::messages::ImageMessage;
+
+use super::msgs::{Calibration, Imu, CALIBRATION, CAMERA, HEIGHT, IMU, WIDTH};
 
 static FRAMES: AtomicU64 = AtomicU64::new(0);
 
@@ -30,9 +32,11 @@ async fn capture(ctx: Ctx) -> cortex::Result<()> {
     let pixels = NdArray::full([HEIGHT, WIDTH, 3], shade).expect("fixed shape");
     ctx.publish(
         &CAMERA,
-        CameraFrame {
-            pixels,
-            frame_id: n,
+        ImageMessage {
+            data: pixels.into(),
+            encoding: "rgb8".into(),
+            width: WIDTH as u32,
+            height: HEIGHT as u32,
         },
     )?;
     let t = n as f64 / 30.0;
