@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::address::default_address;
 use super::error::{DiscoveryError, ProtocolError, Result};
-use super::protocol::{Request, Response, Status, TopicInfo, TOO_MANY_WAITING};
+use super::protocol::{NodeInfo, Request, Response, Status, TopicInfo, TOO_MANY_WAITING};
 use crate::io::AsyncSocket;
 
 /// The daemon holds a `WAIT_FOR_TOPIC` for up to this long (its
@@ -187,6 +187,108 @@ impl Client {
             }
             all.extend(page);
         }
+    }
+
+    /// Tells the daemon what the node of `info` does now (`REPORT_NODE`);
+    /// a node's background task calls this every few seconds. `Ok(false)`:
+    /// the daemon does not track nodes (a Python daemon, or an older cortex
+    /// one), and the report was skipped.
+    pub async fn report_node(&self, info: &NodeInfo) -> Result<bool> {
+        if !self.extended().await? {
+            tracing::debug!(node = %info.name, daemon = %self.address(),
+                "the discovery daemon does not track nodes (a Python daemon?); not reporting");
+            return Ok(false);
+        }
+        let request = Request::report_node(info.clone());
+        let response = self.request(&request).await?;
+        match response.status {
+            Status::Ok => Ok(true),
+            _ if Self::unknown_command(&response) => {
+                tracing::debug!(node = %info.name, daemon = %self.address(),
+                    "the discovery daemon does not know REPORT_NODE; not reporting");
+                Ok(false)
+            }
+            _ => Err(self.rejected(&request, response)),
+        }
+    }
+
+    /// Tells the daemon to forget the node of `info` (`UNREGISTER_NODE`),
+    /// as a closing node does; `Ok(false)` if the daemon did not know it,
+    /// or does not track nodes.
+    pub async fn unregister_node(&self, info: &NodeInfo) -> Result<bool> {
+        if !self.extended().await? {
+            return Ok(false);
+        }
+        let request = Request::unregister_node(info.clone());
+        let response = self.request(&request).await?;
+        match response.status {
+            Status::Ok => Ok(true),
+            Status::NotFound => Ok(false),
+            _ if Self::unknown_command(&response) => Ok(false),
+            _ => Err(self.rejected(&request, response)),
+        }
+    }
+
+    /// The latest report of every node (`LIST_NODES`), by node name, with
+    /// how long ago the daemon got each. A daemon that does not track
+    /// nodes (a Python daemon) is an error that says so.
+    pub async fn list_nodes(&self) -> Result<Vec<NodeReport>> {
+        let request = Request::list_nodes(None);
+        if !self.extended().await? {
+            return Err(self.tracks_no_nodes(&request, "it does not know the cortex extensions"));
+        }
+        let mut all: Vec<NodeReport> = Vec::new();
+        loop {
+            let cursor = all.last().map(|r| (r.info.name.clone(), r.info.instance));
+            let request = Request::list_nodes(cursor.as_ref().map(|(n, i)| (n.as_str(), *i)));
+            let response = self.request(&request).await?;
+            match response.status {
+                Status::Ok => {}
+                _ if Self::unknown_command(&response) => {
+                    return Err(self.tracks_no_nodes(&request, &response.message));
+                }
+                _ => return Err(self.rejected(&request, response)),
+            }
+            let ages = response.ages_ms.unwrap_or_default();
+            let page = response.nodes.unwrap_or_default();
+            // A page must move forward; anything else ends the list.
+            let forward = page.first().is_some_and(|n| {
+                cursor
+                    .as_ref()
+                    .is_none_or(|(name, i)| (&n.name, n.instance) > (name, *i))
+            });
+            if !forward {
+                return Ok(all);
+            }
+            all.extend(page.into_iter().enumerate().map(|(i, info)| NodeReport {
+                info,
+                age: Duration::from_millis(ages.get(i).copied().unwrap_or(0)),
+            }));
+        }
+    }
+
+    /// The error of a listing a daemon without node reports cannot answer.
+    fn tracks_no_nodes(&self, request: &Request, why: &str) -> DiscoveryError {
+        DiscoveryError::Rejected {
+            address: self.address().to_owned(),
+            command: request.command.name(),
+            topic: None,
+            message: format!(
+                "{why}: this daemon does not track nodes (a Python cortex daemon knows topics \
+                 only); run the cortex daemon (`cortex discovery`) to list nodes"
+            ),
+        }
+    }
+
+    /// Whether `response` is a daemon's `ERROR` about a command it does
+    /// not know (a cortex daemon older than the command: `bad request:
+    /// unknown command ...`; a Python daemon: `Unknown command ...`).
+    fn unknown_command(response: &Response) -> bool {
+        response.status == Status::Error
+            && response
+                .message
+                .to_ascii_lowercase()
+                .contains("unknown command")
     }
 
     /// `request` scoped to this client's records, without the extension
@@ -662,6 +764,15 @@ impl Conn {
             }
         }
     }
+}
+
+/// One node's latest report, as [`Client::list_nodes`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeReport {
+    /// What the node said it does.
+    pub info: NodeInfo,
+    /// How long before the listing the daemon received the report.
+    pub age: Duration,
 }
 
 /// A topic kept registered by a background task; see

@@ -21,6 +21,10 @@
 //!   follow every publisher without polling. `LOOKUP_TOPIC` and the
 //!   listings still return one record per topic (the oldest publisher's),
 //!   as a Python client expects;
+//! - node reports ([`Client::report_node`], `REPORT_NODE` = 25): each node
+//!   tells the daemon every few seconds what it publishes (with each
+//!   publisher's subscriber count), subscribes to and serves;
+//!   [`Client::list_nodes`] (`LIST_NODES` = 26) lists them;
 //! - refusal to start a second daemon on a live address.
 //!
 //! The daemon address comes from an explicit option, else the
@@ -66,11 +70,11 @@ mod host_lock;
 pub mod protocol;
 
 pub use address::{check_topic_address, default_address, ADDRESS_ENV, DEFAULT_ADDRESS};
-pub use client::{Client, ClientConfig, PublisherWatch, Registration};
+pub use client::{Client, ClientConfig, NodeReport, PublisherWatch, Registration};
 pub use daemon::{Daemon, DaemonConfig, ShutdownHandle};
 pub use error::{DiscoveryError, ProtocolError, Result};
 pub(crate) use host_lock::HostLock;
 pub use protocol::{
-    Command, Request, Response, Status, TopicInfo, MAX_MESSAGE_BYTES, MAX_RECORD_FIELD,
-    MAX_TOPIC_NAME,
+    Command, NodeInfo, NodePublication, NodeService, NodeSubscription, Request, Response, Status,
+    TopicInfo, MAX_MESSAGE_BYTES, MAX_NODE_REPORT, MAX_RECORD_FIELD, MAX_TOPIC_NAME,
 };

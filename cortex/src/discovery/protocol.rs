@@ -4,7 +4,9 @@
 //! response is `{status, message, [topic_info], [topics]}`. The cortex
 //! extensions add keys a Python daemon ignores: `version` (both ways, for
 //! `WATCH_PUBLISHERS`) and `latched` (a latched publisher's `REGISTER_TOPIC`,
-//! and per record in `WATCH_PUBLISHERS` answers). `topic_info` is
+//! and per record in `WATCH_PUBLISHERS` answers); node reports add
+//! `node_info` (requests) and `nodes`, `ages_ms` (`LIST_NODES` answers),
+//! sent only with the commands that use them. `topic_info` is
 //! itself msgpack: a `bin` holding the map
 //! `{name, address, message_type, fingerprint, publisher_node}`.
 //!
@@ -156,6 +158,354 @@ impl TopicInfo {
     }
 }
 
+/// Largest [`NodeInfo`] a daemon stores, encoded, in bytes: room for a
+/// few hundred topics. A larger report is refused with `ERROR`.
+pub const MAX_NODE_REPORT: usize = 64 << 10;
+
+/// What a node does, as it reports it (`REPORT_NODE`, cortex extension).
+///
+/// On the wire a msgpack map with the keys `name`, `instance`, `host`,
+/// `pid`, `interval_ms`, `publishes`, `subscribes`, `serves`, carried as a
+/// `bin` like [`TopicInfo`]. Readers ignore unknown keys and take a missing
+/// list as empty, so later versions may add keys.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeInfo {
+    /// The node's name (several processes may run nodes of one name).
+    pub name: String,
+    /// A number the node picks at random when it starts: tells apart nodes
+    /// of one name, and a restarted node from its predecessor.
+    pub instance: u64,
+    /// The host the node runs on (its host name).
+    pub host: String,
+    /// The node's process id on that host.
+    pub pid: u32,
+    /// How often the node reports (key `interval_ms`): the daemon forgets
+    /// the node after three intervals without a report.
+    pub interval: std::time::Duration,
+    /// The topics it publishes, with each publisher's subscribers now.
+    pub publishes: Vec<NodePublication>,
+    /// The topics it subscribes to.
+    pub subscribes: Vec<NodeSubscription>,
+    /// The services it serves.
+    pub serves: Vec<NodeService>,
+}
+
+/// One topic a node publishes, in a [`NodeInfo`]: a map with the keys
+/// `topic`, `message_type`, `address`, `subscribers`,
+/// `shared_memory_subscribers`, `fingerprint` and `fields` (the type's
+/// fields in wire order, each a `[name, type]` pair: how tools learn the
+/// layout of a type they were not built with).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodePublication {
+    /// The topic.
+    pub topic: String,
+    /// Its message type's name.
+    pub message_type: String,
+    /// The publisher's endpoint, as in its discovery record (tells apart
+    /// two publishers of one topic).
+    pub address: String,
+    /// Subscribers connected now, over either path: cortex and Python
+    /// subscribers and command-line tools alike (the publisher counts the
+    /// subscriptions that reach its socket).
+    pub subscribers: u64,
+    /// Of those, the ones that receive through shared memory.
+    pub shared_memory_subscribers: u64,
+    /// The message type's fingerprint (0 when not reported).
+    pub fingerprint: u64,
+    /// The message type's fields in wire order: name and type as tools
+    /// print them ([`FieldSchema`](crate::message::FieldSchema)).
+    pub fields: Vec<(String, String)>,
+}
+
+/// One topic a node subscribes to, in a [`NodeInfo`]: a map with the keys
+/// `topic`, `message_type`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeSubscription {
+    /// The topic.
+    pub topic: String,
+    /// The message type the node expects.
+    pub message_type: String,
+}
+
+/// One service a node serves, in a [`NodeInfo`]: a map with the keys
+/// `name`, `message_type` (`"Req -> Rep"`, as in the service's record).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeService {
+    /// The service name.
+    pub name: String,
+    /// Its types, `"Req -> Rep"`.
+    pub message_type: String,
+}
+
+impl NodeInfo {
+    /// A report of the node `name` (instance `instance`) that does nothing
+    /// yet, from this process and host.
+    pub fn new(name: impl Into<String>, instance: u64) -> Self {
+        Self {
+            name: name.into(),
+            instance,
+            host: String::new(),
+            pid: std::process::id(),
+            interval: std::time::Duration::ZERO,
+            publishes: Vec::new(),
+            subscribes: Vec::new(),
+            serves: Vec::new(),
+        }
+    }
+
+    /// Encodes the report as its msgpack map (without the outer `bin`).
+    pub fn encode(&self) -> Vec<u8> {
+        encoded(|w| {
+            w.write_map_len(8)?;
+            w.write_str("name")?;
+            w.write_str(&self.name)?;
+            w.write_str("instance")?;
+            w.write_u64(self.instance);
+            w.write_str("host")?;
+            w.write_str(&self.host)?;
+            w.write_str("pid")?;
+            w.write_u64(u64::from(self.pid));
+            w.write_str("interval_ms")?;
+            w.write_u64(u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX));
+            w.write_str("publishes")?;
+            w.write_array_len(self.publishes.len())?;
+            for p in &self.publishes {
+                w.write_map_len(7)?;
+                w.write_str("topic")?;
+                w.write_str(&p.topic)?;
+                w.write_str("message_type")?;
+                w.write_str(&p.message_type)?;
+                w.write_str("address")?;
+                w.write_str(&p.address)?;
+                w.write_str("subscribers")?;
+                w.write_u64(p.subscribers);
+                w.write_str("shared_memory_subscribers")?;
+                w.write_u64(p.shared_memory_subscribers);
+                w.write_str("fingerprint")?;
+                w.write_u64(p.fingerprint);
+                w.write_str("fields")?;
+                w.write_array_len(p.fields.len())?;
+                for (name, ty) in &p.fields {
+                    w.write_array_len(2)?;
+                    w.write_str(name)?;
+                    w.write_str(ty)?;
+                }
+            }
+            w.write_str("subscribes")?;
+            w.write_array_len(self.subscribes.len())?;
+            for s in &self.subscribes {
+                w.write_map_len(2)?;
+                w.write_str("topic")?;
+                w.write_str(&s.topic)?;
+                w.write_str("message_type")?;
+                w.write_str(&s.message_type)?;
+            }
+            w.write_str("serves")?;
+            w.write_array_len(self.serves.len())?;
+            for s in &self.serves {
+                w.write_map_len(2)?;
+                w.write_str("name")?;
+                w.write_str(&s.name)?;
+                w.write_str("message_type")?;
+                w.write_str(&s.message_type)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Decodes a report from its msgpack map. Unknown keys are ignored; a
+    /// missing `host` is empty, a missing `pid` or `interval_ms` 0, a
+    /// missing list empty.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        whole("node_info", bytes, |dec| {
+            let (mut name, mut instance) = (None, None);
+            let mut info = NodeInfo::default();
+            dec.read_map_by_key(|key, dec| {
+                match key {
+                    b"name" => name = Some(string(dec, "node_info.name")?),
+                    b"instance" => instance = Some(unsigned(dec, "node_info.instance")?),
+                    b"host" => info.host = string(dec, "node_info.host")?,
+                    b"pid" => {
+                        let pid = unsigned(dec, "node_info.pid")?;
+                        info.pid = u32::try_from(pid).map_err(|_| ProtocolError::OutOfRange {
+                            what: "node_info.pid",
+                            value: i128::from(pid),
+                        })?;
+                    }
+                    b"interval_ms" => {
+                        let ms = unsigned(dec, "node_info.interval_ms")?;
+                        info.interval = std::time::Duration::from_millis(ms);
+                    }
+                    b"publishes" => {
+                        info.publishes = maps(dec, "node_info.publishes", NodePublication::read)?
+                    }
+                    b"subscribes" => {
+                        info.subscribes = maps(dec, "node_info.subscribes", NodeSubscription::read)?
+                    }
+                    b"serves" => info.serves = maps(dec, "node_info.serves", NodeService::read)?,
+                    _ => skip(dec, "node_info")?,
+                }
+                Ok::<(), ProtocolError>(())
+            })?;
+            let missing = |key| ProtocolError::MissingKey {
+                what: "node_info",
+                key,
+            };
+            info.name = name.ok_or_else(|| missing("name"))?;
+            info.instance = instance.ok_or_else(|| missing("instance"))?;
+            Ok(info)
+        })
+    }
+
+    /// Checks what a daemon stores: a node name of 1 to
+    /// [`MAX_RECORD_FIELD`] bytes without NUL, and every other text at
+    /// most [`MAX_RECORD_FIELD`] bytes (topic names [`MAX_TOPIC_NAME`]).
+    /// The size of the whole is checked against [`MAX_NODE_REPORT`]
+    /// separately.
+    pub fn check(&self) -> Result<(), String> {
+        if self.name.is_empty() || self.name.contains('\0') {
+            return Err("the node name is empty or contains NUL".into());
+        }
+        let texts = std::iter::once(("name", &self.name))
+            .chain(std::iter::once(("host", &self.host)))
+            .chain(self.publishes.iter().flat_map(|p| {
+                [
+                    ("publishes.topic", &p.topic),
+                    ("publishes.message_type", &p.message_type),
+                    ("publishes.address", &p.address),
+                ]
+                .into_iter()
+                .chain(p.fields.iter().flat_map(|(name, ty)| {
+                    [
+                        ("publishes.fields.name", name),
+                        ("publishes.fields.type", ty),
+                    ]
+                }))
+            }))
+            .chain(self.subscribes.iter().flat_map(|s| {
+                [
+                    ("subscribes.topic", &s.topic),
+                    ("subscribes.message_type", &s.message_type),
+                ]
+            }))
+            .chain(self.serves.iter().flat_map(|s| {
+                [
+                    ("serves.name", &s.name),
+                    ("serves.message_type", &s.message_type),
+                ]
+            }));
+        for (what, value) in texts {
+            let limit = MAX_RECORD_FIELD.max(MAX_TOPIC_NAME);
+            if value.len() > limit {
+                return Err(format!(
+                    "{what} is {} bytes long; the limit is {limit}",
+                    value.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the `bin` (or, leniently, `str`) that carries a nested report.
+    fn read_nested(dec: &mut Decoder<'_>, what: &'static str) -> Result<Self, ProtocolError> {
+        let bytes = match dec
+            .peek_kind()
+            .map_err(|k| ProtocolError::decode(what, k))?
+        {
+            ValueKind::Str => dec.read_str_bytes(),
+            _ => dec.read_bin(),
+        }
+        .map_err(|k| ProtocolError::decode(what, k))?;
+        Self::decode(bytes)
+    }
+}
+
+impl NodePublication {
+    fn read(dec: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
+        let mut p = NodePublication::default();
+        dec.read_map_by_key(|key, dec| {
+            match key {
+                b"topic" => p.topic = string(dec, "node_info.publishes[].topic")?,
+                b"message_type" => {
+                    p.message_type = string(dec, "node_info.publishes[].message_type")?
+                }
+                b"address" => p.address = string(dec, "node_info.publishes[].address")?,
+                b"subscribers" => {
+                    p.subscribers = unsigned(dec, "node_info.publishes[].subscribers")?
+                }
+                b"shared_memory_subscribers" => {
+                    p.shared_memory_subscribers =
+                        unsigned(dec, "node_info.publishes[].shared_memory_subscribers")?
+                }
+                b"fingerprint" => {
+                    p.fingerprint = unsigned(dec, "node_info.publishes[].fingerprint")?
+                }
+                b"fields" => p.fields = fields(dec)?,
+                _ => skip(dec, "node_info.publishes[]")?,
+            }
+            Ok::<(), ProtocolError>(())
+        })?;
+        Ok(p)
+    }
+}
+
+/// A publication's `fields`: `[name, type]` pairs.
+fn fields(dec: &mut Decoder<'_>) -> Result<Vec<(String, String)>, ProtocolError> {
+    const WHAT: &str = "node_info.publishes[].fields";
+    let n = dec
+        .read_array_len()
+        .map_err(|k| ProtocolError::decode(WHAT, k))?;
+    let mut fields = Vec::with_capacity(n.min(256));
+    for _ in 0..n {
+        let pair = dec
+            .read_array_len()
+            .map_err(|k| ProtocolError::decode(WHAT, k))?;
+        if pair != 2 {
+            return Err(ProtocolError::decode(
+                WHAT,
+                crate::codec::DecodeErrorKind::WrongType {
+                    expected: "a [name, type] pair",
+                    found: "an array of another length",
+                },
+            ));
+        }
+        fields.push((string(dec, WHAT)?, string(dec, WHAT)?));
+    }
+    Ok(fields)
+}
+
+impl NodeSubscription {
+    fn read(dec: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
+        let mut s = NodeSubscription::default();
+        dec.read_map_by_key(|key, dec| {
+            match key {
+                b"topic" => s.topic = string(dec, "node_info.subscribes[].topic")?,
+                b"message_type" => {
+                    s.message_type = string(dec, "node_info.subscribes[].message_type")?
+                }
+                _ => skip(dec, "node_info.subscribes[]")?,
+            }
+            Ok::<(), ProtocolError>(())
+        })?;
+        Ok(s)
+    }
+}
+
+impl NodeService {
+    fn read(dec: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
+        let mut s = NodeService::default();
+        dec.read_map_by_key(|key, dec| {
+            match key {
+                b"name" => s.name = string(dec, "node_info.serves[].name")?,
+                b"message_type" => s.message_type = string(dec, "node_info.serves[].message_type")?,
+                _ => skip(dec, "node_info.serves[]")?,
+            }
+            Ok::<(), ProtocolError>(())
+        })?;
+        Ok(s)
+    }
+}
+
 /// A discovery command number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -200,13 +550,27 @@ pub enum Command {
     /// names sort after `topic_name` (nil: from the first), paged like
     /// `LIST_TOPICS_FROM`. A Python daemon answers `ERROR`.
     ListServices,
+    /// `REPORT_NODE` (25, cortex extension): `node_info` is what a node
+    /// does now (see [`NodeInfo`]); the daemon keeps the latest report per
+    /// node and forgets it after three report intervals without one. A
+    /// Python daemon answers `ERROR`; a cortex client never sends it there.
+    ReportNode,
+    /// `LIST_NODES` (26, cortex extension): the latest report of every
+    /// node in `nodes`, with each one's age in `ages_ms`, ordered by node
+    /// name and instance, paged: the request's `topic_name` and `version`
+    /// are the name and instance of the last node of the previous page
+    /// (nil: from the first).
+    ListNodes,
+    /// `UNREGISTER_NODE` (27, cortex extension): forget the node of
+    /// `node_info` (matched by name and instance), as a closing node does.
+    UnregisterNode,
     /// `SHUTDOWN` (99): stop the daemon.
     Shutdown,
 }
 
 impl Command {
     /// Every command, in code order.
-    pub const ALL: [Command; 11] = [
+    pub const ALL: [Command; 14] = [
         Command::RegisterTopic,
         Command::UnregisterTopic,
         Command::LookupTopic,
@@ -217,6 +581,9 @@ impl Command {
         Command::WatchPublishers,
         Command::UnregisterPublisher,
         Command::ListServices,
+        Command::ReportNode,
+        Command::ListNodes,
+        Command::UnregisterNode,
         Command::Shutdown,
     ];
 
@@ -233,6 +600,9 @@ impl Command {
             Command::WatchPublishers => 22,
             Command::UnregisterPublisher => 23,
             Command::ListServices => 24,
+            Command::ReportNode => 25,
+            Command::ListNodes => 26,
+            Command::UnregisterNode => 27,
             Command::Shutdown => 99,
         }
     }
@@ -255,6 +625,9 @@ impl Command {
             Command::WatchPublishers => "WATCH_PUBLISHERS",
             Command::UnregisterPublisher => "UNREGISTER_PUBLISHER",
             Command::ListServices => "LIST_SERVICES",
+            Command::ReportNode => "REPORT_NODE",
+            Command::ListNodes => "LIST_NODES",
+            Command::UnregisterNode => "UNREGISTER_NODE",
             Command::Shutdown => "SHUTDOWN",
         }
     }
@@ -327,6 +700,10 @@ pub struct Request {
     /// topics, so they never show in a Python client's topic list. A Python
     /// daemon ignores the key and treats the service as a topic.
     pub service: bool,
+    /// The node's report, for `REPORT_NODE` and `UNREGISTER_NODE` (key
+    /// `node_info`: a [`NodeInfo`] map, itself msgpack-encoded, carried as
+    /// a `bin`, like `topic_info`; absent otherwise).
+    pub node_info: Option<NodeInfo>,
 }
 
 impl Request {
@@ -338,6 +715,7 @@ impl Request {
             version: None,
             latched: None,
             service: false,
+            node_info: None,
         }
     }
 
@@ -350,6 +728,7 @@ impl Request {
             version: None,
             latched: None,
             service: false,
+            node_info: None,
         }
     }
 
@@ -383,6 +762,7 @@ impl Request {
             version: None,
             latched: None,
             service: false,
+            node_info: None,
         }
     }
 
@@ -426,6 +806,33 @@ impl Request {
         Self::new(Command::ListTopicsFrom, cursor)
     }
 
+    /// `REPORT_NODE` (cortex extension): what the node `info` does now.
+    pub fn report_node(info: NodeInfo) -> Self {
+        Self {
+            node_info: Some(info),
+            ..Self::new(Command::ReportNode, None)
+        }
+    }
+
+    /// `UNREGISTER_NODE` (cortex extension): forget the node `info` (its
+    /// name and instance; the lists may be empty).
+    pub fn unregister_node(info: NodeInfo) -> Self {
+        Self {
+            node_info: Some(info),
+            ..Self::new(Command::UnregisterNode, None)
+        }
+    }
+
+    /// `LIST_NODES` (cortex extension): the reports of the nodes after
+    /// `cursor`, the name and instance of the last node of the previous
+    /// page (`None`: from the first).
+    pub fn list_nodes(cursor: Option<(&str, u64)>) -> Self {
+        Self {
+            version: cursor.map(|(_, instance)| instance),
+            ..Self::new(Command::ListNodes, cursor.map(|(name, _)| name))
+        }
+    }
+
     /// `SHUTDOWN`.
     pub fn shutdown() -> Self {
         Self::new(Command::Shutdown, None)
@@ -445,7 +852,8 @@ impl Request {
                 + usize::from(self.topic_info.is_some())
                 + usize::from(self.version.is_some())
                 + usize::from(self.latched.is_some())
-                + usize::from(self.service);
+                + usize::from(self.service)
+                + usize::from(self.node_info.is_some());
             w.write_map_len(len)?;
             w.write_str("command")?;
             w.write_u64(u64::from(self.command.code()));
@@ -470,6 +878,10 @@ impl Request {
                 w.write_str("service")?;
                 w.write_bool(true);
             }
+            if let Some(node) = &self.node_info {
+                w.write_str("node_info")?;
+                w.write_bin(&node.encode())?;
+            }
             Ok(())
         })
     }
@@ -481,6 +893,7 @@ impl Request {
             let (mut code, mut topic_name, mut topic_info, mut version, mut latched) =
                 (None, None, None, None, None);
             let mut service = false;
+            let mut node_info = None;
             dec.read_map_by_key(|key, dec| {
                 match key {
                     b"command" => code = Some(int(dec, "request.command")?),
@@ -492,6 +905,9 @@ impl Request {
                     b"topic_name" => topic_name = optional(dec, "request.topic_name", string)?,
                     b"topic_info" => {
                         topic_info = optional(dec, "request.topic_info", TopicInfo::read_nested)?
+                    }
+                    b"node_info" => {
+                        node_info = optional(dec, "request.node_info", NodeInfo::read_nested)?
                     }
                     _ => skip(dec, "request")?,
                 }
@@ -508,6 +924,7 @@ impl Request {
                 version,
                 latched,
                 service,
+                node_info,
             })
         })
     }
@@ -537,6 +954,12 @@ pub struct Response {
     /// tells a re-registration (a restart on the same endpoint, or a
     /// restarted daemon) from the same registration.
     pub registered: Option<Vec<u64>>,
+    /// For `LIST_NODES`: the latest report of each node of the page (key
+    /// `nodes`: an array of msgpack-encoded [`NodeInfo`] maps, each a `bin`).
+    pub nodes: Option<Vec<NodeInfo>>,
+    /// For `LIST_NODES`: per report of `nodes`, how many milliseconds ago
+    /// the daemon received it.
+    pub ages_ms: Option<Vec<u64>>,
 }
 
 impl Response {
@@ -550,6 +973,8 @@ impl Response {
             version: None,
             latched: None,
             registered: None,
+            nodes: None,
+            ages_ms: None,
         }
     }
 
@@ -566,7 +991,9 @@ impl Response {
                 + usize::from(self.topics.is_some())
                 + usize::from(self.version.is_some())
                 + usize::from(self.latched.is_some())
-                + usize::from(self.registered.is_some());
+                + usize::from(self.registered.is_some())
+                + usize::from(self.nodes.is_some())
+                + usize::from(self.ages_ms.is_some());
             w.write_map_len(len)?;
             w.write_str("status")?;
             w.write_u64(u64::from(self.status.code()));
@@ -596,6 +1023,20 @@ impl Response {
                     }
                 }
             }
+            if let Some(nodes) = &self.nodes {
+                w.write_str("nodes")?;
+                w.write_array_len(nodes.len())?;
+                for node in nodes {
+                    w.write_bin(&node.encode())?;
+                }
+            }
+            if let Some(ages) = &self.ages_ms {
+                w.write_str("ages_ms")?;
+                w.write_array_len(ages.len())?;
+                for age in ages {
+                    w.write_u64(*age);
+                }
+            }
             Ok(())
         })
     }
@@ -606,7 +1047,7 @@ impl Response {
         whole("response", bytes, |dec| {
             let (mut code, mut message, mut topic_info, mut topics, mut version, mut latched) =
                 (None, None, None, None, None, None);
-            let mut registered = None;
+            let (mut registered, mut nodes, mut ages_ms) = (None, None, None);
             dec.read_map_by_key(|key, dec| {
                 match key {
                     b"status" => code = Some(int(dec, "response.status")?),
@@ -618,6 +1059,8 @@ impl Response {
                     b"version" => version = optional(dec, "response.version", unsigned)?,
                     b"latched" => latched = optional(dec, "response.latched", depths)?,
                     b"registered" => registered = optional(dec, "response.registered", depths)?,
+                    b"nodes" => nodes = optional(dec, "response.nodes", node_reports)?,
+                    b"ages_ms" => ages_ms = optional(dec, "response.ages_ms", depths)?,
                     _ => skip(dec, "response")?,
                 }
                 Ok::<(), ProtocolError>(())
@@ -634,6 +1077,8 @@ impl Response {
                 version,
                 latched,
                 registered,
+                nodes,
+                ages_ms,
             })
         })
     }
@@ -710,6 +1155,36 @@ fn records(dec: &mut Decoder<'_>, what: &'static str) -> Result<Vec<TopicInfo>, 
     Ok(out)
 }
 
+/// An array of nested node reports.
+fn node_reports(dec: &mut Decoder<'_>, what: &'static str) -> Result<Vec<NodeInfo>, ProtocolError> {
+    let n = dec
+        .read_array_len()
+        .map_err(|k| ProtocolError::decode(what, k))?;
+    let mut out = Vec::with_capacity(n.min(crate::codec::MAX_PREALLOC));
+    for _ in 0..n {
+        out.push(NodeInfo::read_nested(dec, "response.nodes[]")?);
+    }
+    Ok(out)
+}
+
+/// An array of maps, each read by `read`.
+fn maps<T>(
+    dec: &mut Decoder<'_>,
+    what: &'static str,
+    read: impl Fn(&mut Decoder<'_>) -> Result<T, ProtocolError>,
+) -> Result<Vec<T>, ProtocolError> {
+    let n = dec
+        .read_array_len()
+        .map_err(|k| ProtocolError::decode(what, k))?;
+    dec.enter().map_err(|k| ProtocolError::decode(what, k))?;
+    let mut out = Vec::with_capacity(n.min(crate::codec::MAX_PREALLOC));
+    for _ in 0..n {
+        out.push(read(dec)?);
+    }
+    dec.leave();
+    Ok(out)
+}
+
 /// An array of unsigned integers.
 fn depths(dec: &mut Decoder<'_>, what: &'static str) -> Result<Vec<u64>, ProtocolError> {
     let n = dec
@@ -766,10 +1241,67 @@ mod tests {
             Request::register_latched(info(), 10),
             Request::register(info()).for_service(),
             Request::list_services(Some("/a")),
+            Request::report_node(node()),
+            Request::unregister_node(NodeInfo::new("n", 1)),
+            Request::list_nodes(None),
+            Request::list_nodes(Some(("n", u64::MAX))),
             Request::shutdown(),
         ] {
             assert_eq!(Request::decode(&req.encode()).unwrap(), req);
         }
+    }
+
+    fn node() -> NodeInfo {
+        NodeInfo {
+            host: "robot".into(),
+            pid: 4242,
+            interval: std::time::Duration::from_millis(2000),
+            publishes: vec![NodePublication {
+                topic: "/a".into(),
+                message_type: "IntMessage".into(),
+                address: "ipc:///tmp/x.sock".into(),
+                subscribers: 3,
+                shared_memory_subscribers: 1,
+                fingerprint: 0x1234,
+                fields: vec![("data".into(), "i64".into())],
+            }],
+            subscribes: vec![NodeSubscription {
+                topic: "/b".into(),
+                message_type: "Reading".into(),
+            }],
+            serves: vec![NodeService {
+                name: "/s".into(),
+                message_type: "Req -> Rep".into(),
+            }],
+            ..NodeInfo::new("n", 0x0123_4567_89ab_cdef)
+        }
+    }
+
+    #[test]
+    fn a_node_report_round_trips_and_takes_missing_lists_as_empty() {
+        assert_eq!(NodeInfo::decode(&node().encode()).unwrap(), node());
+        let mut resp = Response::new(Status::Ok, "");
+        resp.nodes = Some(vec![node(), NodeInfo::new("m", 2)]);
+        resp.ages_ms = Some(vec![0, 1500]);
+        assert_eq!(Response::decode(&resp.encode()).unwrap(), resp);
+
+        // {"name": "n", "instance": 7, "extra": [1]}: the lists are empty.
+        let mut bytes = vec![0x83, 0xa4];
+        bytes.extend_from_slice(b"name\xa1n\xa8instance\x07\xa5extra\x91\x01");
+        let minimal = NodeInfo::decode(&bytes).unwrap();
+        assert_eq!((minimal.name.as_str(), minimal.instance), ("n", 7));
+        assert!(minimal.publishes.is_empty() && minimal.host.is_empty());
+        // Without an instance it is refused.
+        assert!(NodeInfo::decode(b"\x81\xa4name\xa1n").is_err());
+    }
+
+    #[test]
+    fn a_node_report_with_an_oversized_field_fails_its_check() {
+        assert_eq!(node().check(), Ok(()));
+        let mut bad = node();
+        bad.subscribes[0].topic = "x".repeat(MAX_TOPIC_NAME + 1);
+        assert!(bad.check().unwrap_err().contains("subscribes.topic"));
+        assert!(NodeInfo::new("", 1).check().is_err());
     }
 
     #[test]

@@ -36,6 +36,12 @@ pub struct NodeConfig {
     /// Who may connect to the ipc sockets of this node and of a discovery
     /// daemon it starts (default: the user only; `CORTEX_SOCKET_ACCESS`).
     pub socket_access: SocketAccess,
+    /// How often the node tells the discovery daemon what it publishes,
+    /// subscribes to and serves (for `cortex node list`); it also reports
+    /// at start and soon after each change. The daemon forgets a node
+    /// after three intervals without a report. Default 2 s; `None`: never
+    /// (the node is then not listed).
+    pub report_interval: Option<Duration>,
 }
 
 impl NodeConfig {
@@ -55,7 +61,15 @@ impl NodeConfig {
             shutdown_timeout: Duration::from_secs(5),
             call_timeout: Duration::from_secs(5),
             socket_access: SocketAccess::from_env().unwrap_or_default(),
+            report_interval: Some(Duration::from_secs(2)),
         }
+    }
+
+    /// Sets [`report_interval`](Self::report_interval) (`None`: the node
+    /// does not report what it does).
+    pub fn report_interval(mut self, interval: Option<Duration>) -> Self {
+        self.report_interval = interval;
+        self
     }
 
     /// Sets [`call_timeout`](Self::call_timeout).

@@ -86,6 +86,9 @@ where
         );
     };
     let node = ctx.node.clone();
+    // Reported as a subscription from now on, while it waits for a
+    // publisher too.
+    let _listed = node.list_subscription(topic, T::TYPE_NAME);
     let mut options: SubscriberOptions = node.inner.config.subscriber.clone();
     if let Some(depth) = queue_depth {
         options.queue_depth = depth;
@@ -150,6 +153,7 @@ where
     let server = node
         .serve(&service, move |request| f(request, handler_ctx.clone()))
         .await?;
+    let _listed = node.list_service(name, crate::service::type_name::<Req, Rep>());
     let _ = run.stop.wait_for(|stop| *stop).await;
     if let Err(error) = server.close().await {
         tracing::debug!(node = %node.name(), service = name, %error, "could not unregister the service");

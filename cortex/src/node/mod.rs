@@ -6,6 +6,8 @@
 //! Ctrl-C, SIGTERM or [`Node::shutdown`], then shuts down gracefully: stop
 //! timers and subscriptions, let in-flight handlers finish (bounded by
 //! [`NodeConfig::shutdown_timeout`]), unregister topics, remove socket files.
+//! While it lives, a node tells the discovery daemon what it publishes,
+//! subscribes to and serves (see `report`), for `cortex node list`.
 
 mod config;
 mod ctx;
@@ -13,6 +15,7 @@ mod handler;
 mod host;
 mod main;
 pub(crate) mod registry;
+mod report;
 mod topic;
 
 pub use config::{NodeConfig, SPAWN_DAEMON_ENV};
@@ -29,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::discovery::{default_address, Client, ClientConfig};
@@ -64,12 +67,27 @@ struct Inner {
     watchdog: Mutex<Option<JoinHandle<()>>>,
     started: std::sync::atomic::AtomicBool,
     failure: Mutex<Option<Error>>,
+    /// Tells this node from others of its name in the daemon's reports.
+    instance: u64,
+    /// Subscriptions to report: `#[subscribe]` handlers, standalone
+    /// subscribers (see `report`).
+    listed_subscriptions: Mutex<Vec<report::Listed>>,
+    /// Services to report: `#[service]` handlers.
+    listed_services: Mutex<Vec<report::Listed>>,
+    /// Wakes the reporter when what the node does changes.
+    changed: Arc<Notify>,
+    /// Reports what the node does to the daemon, until the node closes.
+    reporter: Mutex<Option<report::Reporter>>,
 }
 
 /// A publisher the node advertises, whatever its message type.
 trait Advertised: Send + Sync {
     /// The message type's name.
     fn type_name(&self) -> &'static str;
+    /// The message type's schema (its fields, for node reports).
+    fn schema(&self) -> &'static crate::Schema;
+    /// The endpoint subscribers connect to.
+    fn address(&self) -> &str;
     /// The counters.
     fn stats(&self) -> PublisherStats;
     /// For getting the typed publisher back.
@@ -82,6 +100,12 @@ trait Advertised: Send + Sync {
 impl<T: Message> Advertised for Publisher<T> {
     fn type_name(&self) -> &'static str {
         T::TYPE_NAME
+    }
+    fn schema(&self) -> &'static crate::Schema {
+        T::schema()
+    }
+    fn address(&self) -> &str {
+        Publisher::address(self)
     }
     fn stats(&self) -> PublisherStats {
         Publisher::stats(self)
@@ -188,7 +212,24 @@ impl Node {
             watchdog: Mutex::default(),
             started: Default::default(),
             failure: Mutex::default(),
+            instance: report::random_instance(),
+            listed_subscriptions: Mutex::default(),
+            listed_services: Mutex::default(),
+            changed: Arc::default(),
+            reporter: Mutex::default(),
         });
+        if let Some(every) = inner.config.report_interval {
+            let reporter = report::Reporter::start(
+                Arc::downgrade(&inner),
+                &inner.zmq,
+                &address,
+                &inner.config.name,
+                inner.instance,
+                Arc::clone(&inner.changed),
+                every.max(Duration::from_millis(10)),
+            );
+            *lock(&inner.reporter) = Some(reporter);
+        }
         if inner.config.spawn_daemon {
             let watchdog = host::watch(Arc::downgrade(&inner), &inner.config, address);
             *lock(&inner.watchdog) = Some(watchdog);
@@ -199,6 +240,13 @@ impl Node {
     /// The node's name.
     pub fn name(&self) -> &str {
         &self.inner.config.name
+    }
+
+    /// A number picked at random when the node was created: tells this
+    /// node from others of its name in the daemon's node reports
+    /// ([`NodeInfo::instance`](crate::discovery::NodeInfo::instance)).
+    pub fn instance(&self) -> u64 {
+        self.inner.instance
     }
 
     /// The node's settings.
@@ -229,6 +277,7 @@ impl Node {
         }
         let publisher = self.publisher_with::<T>(topic.name(), &options).await?;
         lock(&self.inner.publishers).insert(topic.name().to_owned(), Arc::new(publisher));
+        self.inner.changed.notify_one();
         Ok(())
     }
 
@@ -387,7 +436,33 @@ impl Node {
         topic: &str,
         options: &crate::pubsub::SubscriberOptions,
     ) -> Result<Subscriber<T>> {
-        Subscriber::connect(&self.inner.zmq, &self.inner.discovery, topic, options).await
+        let subscriber =
+            Subscriber::connect(&self.inner.zmq, &self.inner.discovery, topic, options).await?;
+        // Reported while the subscriber (its counters) lives.
+        let alive: Arc<dyn Any + Send + Sync> = subscriber.counters();
+        lock(&self.inner.listed_subscriptions).push(report::Listed::new(
+            topic,
+            T::TYPE_NAME,
+            &alive,
+        ));
+        self.inner.changed.notify_one();
+        Ok(subscriber)
+    }
+
+    /// Lists a `#[subscribe]` handler's topic in the node's reports until
+    /// the returned guard is dropped.
+    pub(crate) fn list_subscription(&self, topic: &str, ty: &'static str) -> report::ListedGuard {
+        let alive: Arc<dyn Any + Send + Sync> = Arc::new(());
+        lock(&self.inner.listed_subscriptions).push(report::Listed::new(topic, ty, &alive));
+        report::ListedGuard::new(alive, Arc::clone(&self.inner.changed))
+    }
+
+    /// Lists a `#[service]` handler's service in the node's reports until
+    /// the returned guard is dropped.
+    pub(crate) fn list_service(&self, name: &str, types: String) -> report::ListedGuard {
+        let alive: Arc<dyn Any + Send + Sync> = Arc::new(());
+        lock(&self.inner.listed_services).push(report::Listed::new(name, types, &alive));
+        report::ListedGuard::new(alive, Arc::clone(&self.inner.changed))
     }
 
     /// Spawns a task that is aborted when the node shuts down.
@@ -411,10 +486,15 @@ impl Node {
         lock(&self.inner.hosting).is_some()
     }
 
-    /// Final clean-up after [`run`](Self::run): stops hosting the discovery
+    /// Final clean-up after [`run`](Self::run): stops reporting to the
+    /// discovery daemon and has it forget the node, stops hosting the
     /// daemon, if this node does, and waits until its socket file is gone.
     /// The other nodes using that daemon take over hosting and re-register.
     pub async fn close(self) {
+        let reporter = lock(&self.inner.reporter).take();
+        if let Some(reporter) = reporter {
+            reporter.stop().await;
+        }
         if let Some(watchdog) = lock(&self.inner.watchdog).take() {
             watchdog.abort();
         }
@@ -548,6 +628,7 @@ impl Node {
                 }
             }
         }
+        self.inner.changed.notify_one();
         tracing::info!(node = %self.name(), "node stopped");
         Ok(())
     }
@@ -555,6 +636,9 @@ impl Node {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if let Some(reporter) = lock(&self.reporter).take() {
+            reporter.stop_soon();
+        }
         if let Some(watchdog) = lock(&self.watchdog).take() {
             watchdog.abort();
         }

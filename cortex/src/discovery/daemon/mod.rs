@@ -11,11 +11,13 @@
 //! and long-poll waiters are parked and answered when their topic appears.
 //!
 //! The parts: `registry` (records, long polls, eviction: pure logic, tested
-//! on paused time), `server` (the serve loop around it), `socket_file` (an
+//! on paused time), `nodes` (what each node last reported doing, forgotten
+//! when it goes silent; pure logic too), `server` (the serve loop around it), `socket_file` (an
 //! ipc address taken over safely, watched, removed only if still ours),
 //! `outbox` (replies a slow client has not taken yet) and `probe` (is a
 //! registered endpoint still served?).
 
+mod nodes;
 mod outbox;
 mod probe;
 mod registry;

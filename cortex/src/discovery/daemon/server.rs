@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::nodes::{Nodes, MAX_NODES};
 use super::outbox::{Outbox, Sent};
 use super::probe::{probe, Liveness};
 use super::registry::{OwnerCheck, ProbeTarget, Registered, Registry, Reply};
@@ -56,6 +57,8 @@ pub(super) struct Server {
     registry: Registry<Envelope>,
     /// Services, apart from topics (requests with `service` set).
     services: Registry<Envelope>,
+    /// What each node last reported doing.
+    nodes: Nodes,
     events_tx: mpsc::UnboundedSender<Event>,
     events_rx: mpsc::UnboundedReceiver<Event>,
     config: DaemonConfig,
@@ -84,6 +87,7 @@ impl Server {
             socket,
             registry: Registry::new(limits.clone()),
             services: Registry::new(limits),
+            nodes: Nodes::new(MAX_NODES),
             events_tx,
             events_rx,
             config,
@@ -278,6 +282,27 @@ impl Server {
             Command::ListServices => {
                 let after = request.topic_name.as_deref().unwrap_or("");
                 vec![(envelope, self.services.list(Some(after)))]
+            }
+            Command::ReportNode => {
+                let response = match request.node_info {
+                    Some(info) => self.nodes.report(info, Instant::now()),
+                    None => Response::error("REPORT_NODE needs node_info"),
+                };
+                vec![(envelope, response)]
+            }
+            Command::UnregisterNode => {
+                let response = match &request.node_info {
+                    Some(info) => self.nodes.unregister(info),
+                    None => Response::error("UNREGISTER_NODE needs node_info"),
+                };
+                vec![(envelope, response)]
+            }
+            Command::ListNodes => {
+                let cursor = request
+                    .topic_name
+                    .as_deref()
+                    .map(|name| (name, request.version.unwrap_or(0)));
+                vec![(envelope, self.nodes.list(cursor, Instant::now()))]
             }
             Command::Ping => vec![(envelope, Response::new(Status::Ok, "pong"))],
             Command::WaitForTopic => match request.topic() {
