@@ -1,10 +1,75 @@
 //! JSON and cortex values: a field's value built from JSON by the field's
 //! type as a schema spells it (`f64`, `Vec<String>`, `Option<u8>`,
-//! `HashMap<String, i32>`, `[f32; 3]`, `NdArray<f32>`, `Value`, ...), and
-//! any value written back as JSON.
+//! `HashMap<String, i32>`, `[f32; 3]`, `NdArray<f32>`, `Value`, ...), a
+//! whole message's fields built from a JSON object (`service call`,
+//! `topic pub`), and any value written back as JSON.
 
 use cortex::{DType, DynArray, Element, NdArray, Value};
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
+
+/// The JSON object of a message's fields, typed on the command line. The
+/// error follows its subject ("the request ", "the message ") and shows
+/// how to write one, like `example`.
+pub(crate) fn parse_object(text: &str, example: &str) -> Result<Map<String, Json>, String> {
+    match serde_json::from_str::<Json>(text) {
+        Ok(Json::Object(given)) => Ok(given),
+        Ok(other) => Err(format!(
+            "must be a JSON object of the fields, like '{example}', not {}",
+            short(&other)
+        )),
+        Err(e) => Err(format!(
+            "is not valid JSON ({e}); quote it for the shell, like '{example}'"
+        )),
+    }
+}
+
+/// The values of the message type `type_name`'s `fields` (name and type,
+/// in declaration (wire) order) from the JSON object `given`. Every
+/// problem is reported at once: unknown fields, missing ones (a missing
+/// `Option` field is `null`), values of the wrong type; then the fields
+/// the type has.
+pub(crate) fn to_fields(
+    type_name: &str,
+    fields: &[(String, String)],
+    given: &Map<String, Json>,
+) -> Result<Vec<Value>, String> {
+    let mut problems: Vec<String> = given
+        .keys()
+        .filter(|key| !fields.iter().any(|(name, _)| name == *key))
+        .map(|key| format!("{type_name} has no field {key:?}"))
+        .collect();
+    let mut values = Vec::with_capacity(fields.len());
+    for (name, ty) in fields {
+        match given.get(name) {
+            Some(json) => match to_value(ty, json, name) {
+                Ok(value) => values.push(value),
+                Err(problem) => problems.push(problem),
+            },
+            None if ty.starts_with("Option<") => values.push(Value::Nil),
+            None => problems.push(format!("field {name:?} ({ty}) is missing")),
+        }
+    }
+    if problems.is_empty() {
+        return Ok(values);
+    }
+    Err(format!(
+        "{}; {}",
+        problems.join("; "),
+        field_list(type_name, fields)
+    ))
+}
+
+/// "the fields of T, in order: a (f64), b (String)", for error messages.
+fn field_list(type_name: &str, fields: &[(String, String)]) -> String {
+    if fields.is_empty() {
+        return format!("{type_name} has no fields: pass '{{}}'");
+    }
+    let fields: Vec<String> = fields
+        .iter()
+        .map(|(name, ty)| format!("{name} ({ty})"))
+        .collect();
+    format!("the fields of {type_name}, in order: {}", fields.join(", "))
+}
 
 /// Converts `json` to a value of the field type `ty`; `path` names the
 /// field (and the element inside it) in errors. Types this tool does not

@@ -2,12 +2,14 @@
 //! knows, watches topics and calls services. Argument parsing and dispatch
 //! are here; each command lives in its own module.
 
+mod bw;
 mod discovery;
 mod error;
 mod follow;
 mod foxglove;
 mod json;
 mod mcap_info;
+mod node;
 mod output;
 mod play;
 mod progress;
@@ -17,6 +19,7 @@ mod schemas;
 mod service;
 mod stop;
 mod topic;
+mod topic_pub;
 mod watch;
 
 use std::process::ExitCode;
@@ -41,6 +44,11 @@ enum Command {
     Topic {
         #[command(subcommand)]
         command: topic::Command,
+    },
+    /// List the nodes that report to the discovery daemon.
+    Node {
+        #[command(subcommand)]
+        command: node::Command,
     },
     /// List and call the services registered at the discovery daemon.
     Service {
@@ -78,6 +86,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Discovery(args) => discovery::run(args).await.map_err(CliError::from),
             Command::Topic { command } => topic::run(command).await.map_err(CliError::from),
+            Command::Node { command } => node::run(command).await.map_err(CliError::from),
             Command::Service { command } => service::run(command).await,
             Command::Record(args) => record::run(args).await,
             Command::Play(args) => play::run(args).await,

@@ -80,7 +80,8 @@ struct Played {
 pub(crate) async fn run(args: Args) -> Result<(), CliError> {
     let settings = Settings::check(&args)?;
     let path = args.file.clone();
-    let plan = plan(&path, &args.topics, &settings.remap)?;
+    let (channels, start_time) = channels(&path)?;
+    let plan = plan(&path, &channels, &args.topics, &settings.remap)?;
     if plan.is_empty() {
         return Err(CliError::Recording {
             file: path,
@@ -124,7 +125,7 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
     let mut stop = Box::pin(stopped(None));
     let mut progress = Progress::new();
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
-    let mut clock = Clock::new(settings.rate, settings.start);
+    let mut clock = Clock::new(settings.rate, settings.start, start_time);
     let mut skipped = 0u64;
     let mut failed = None;
     loop {
@@ -255,10 +256,10 @@ impl Settings {
 /// name and fingerprint.
 fn plan(
     path: &Path,
+    channels: &[Arc<Channel>],
     only: &[String],
     remap: &HashMap<String, String>,
 ) -> Result<BTreeMap<String, (String, String, u64)>, CliError> {
-    let channels = channels(path)?;
     let cortex: Vec<&Arc<Channel>> = channels.iter().filter(|c| c.is_cortex()).collect();
     let recorded = || {
         let mut names: Vec<&str> = cortex.iter().map(|c| c.topic.as_str()).collect();
@@ -328,9 +329,11 @@ fn plan(
     Ok(plan)
 }
 
-/// The channels of the file: from its summary, or by reading it through
-/// when it has none.
-fn channels(path: &Path) -> Result<Vec<Arc<Channel>>, CliError> {
+/// The channels of the file and its first log time: from its summary, or
+/// by reading it through when it has none.
+fn channels(path: &Path) -> Result<(Vec<Arc<Channel>>, Option<u64>), CliError> {
+    // A file that cannot be opened is told as such.
+    Messages::open(path)?;
     // A file without a summary, or with an end that cannot be read, is
     // read through instead.
     if let Ok(Some(summary)) = reader::summary(path) {
@@ -347,7 +350,12 @@ fn channels(path: &Path) -> Result<Vec<Arc<Channel>>, CliError> {
             })
             .collect();
         channels.sort_by(|a, b| a.topic.cmp(&b.topic));
-        return Ok(channels);
+        let start = summary
+            .stats
+            .as_ref()
+            .filter(|s| s.message_count > 0)
+            .map(|s| s.message_start_time);
+        return Ok((channels, start));
     }
     eprintln!(
         "{} has no summary (its recording did not finish): reading it through for its topics",
@@ -355,13 +363,15 @@ fn channels(path: &Path) -> Result<Vec<Arc<Channel>>, CliError> {
     );
     let mut messages = Messages::open(path)?;
     let mut seen: Vec<Arc<Channel>> = Vec::new();
+    let mut start: Option<u64> = None;
     while let Some(m) = messages.next()? {
+        start = Some(start.map_or(m.log_time, |s| s.min(m.log_time)));
         if !seen.iter().any(|c| Arc::ptr_eq(c, &m.channel)) {
             seen.push(m.channel);
         }
     }
     seen.sort_by(|a, b| a.topic.cmp(&b.topic));
-    Ok(seen)
+    Ok((seen, start))
 }
 
 /// From the reading thread.
@@ -413,8 +423,11 @@ struct Clock {
     rate: f64,
     /// Recorded nanoseconds to skip at the start of each pass.
     skip: u64,
-    /// The first log time of the file (of this pass).
+    /// Where `--start` counts from: the file's first log time (from its
+    /// summary, else the first message read).
     first: Option<u64>,
+    /// The file's first log time, when its summary gives it.
+    start_time: Option<u64>,
     /// Wall clock and log time the pass is anchored at.
     anchor: Option<(Instant, u64)>,
     /// Recorded nanoseconds played in earlier passes, and in this one.
@@ -423,11 +436,12 @@ struct Clock {
 }
 
 impl Clock {
-    fn new(rate: f64, skip: u64) -> Self {
+    fn new(rate: f64, skip: u64, start_time: Option<u64>) -> Self {
         Self {
             rate,
             skip,
-            first: None,
+            first: start_time,
+            start_time,
             anchor: None,
             before: 0,
             latest: 0,
@@ -439,7 +453,9 @@ impl Clock {
     /// publishers' clocks) goes at once.
     fn when(&mut self, log_time: u64) -> Option<Instant> {
         let first = *self.first.get_or_insert(log_time);
-        if log_time < first.saturating_add(self.skip) {
+        // A message logged before the first one read (another publisher's
+        // clock) is not before the start.
+        if self.skip > 0 && log_time < first.saturating_add(self.skip) {
             return None;
         }
         let (wall, at) = *self.anchor.get_or_insert((Instant::now(), log_time));
@@ -452,7 +468,7 @@ impl Clock {
     fn again(&mut self) {
         self.before += self.latest;
         self.latest = 0;
-        self.first = None;
+        self.first = self.start_time;
         self.anchor = None;
     }
 

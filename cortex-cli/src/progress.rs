@@ -21,6 +21,8 @@ pub(crate) struct Progress {
     topics: BTreeMap<Arc<str>, (u64, u64)>,
     terminal: bool,
     shown: bool,
+    /// The message count the last line showed.
+    shown_messages: u64,
 }
 
 impl Progress {
@@ -35,6 +37,7 @@ impl Progress {
             topics: BTreeMap::new(),
             terminal: std::io::stderr().is_terminal(),
             shown: false,
+            shown_messages: 0,
         }
     }
 
@@ -74,6 +77,7 @@ impl Progress {
         };
         let _ = err.flush();
         self.shown = true;
+        self.shown_messages = self.messages;
     }
 
     /// Seconds since counting started.
@@ -81,9 +85,12 @@ impl Progress {
         self.start.elapsed().as_secs_f64()
     }
 
-    /// Shows the last state and ends the terminal line.
+    /// Shows the last state (unless the last line already did, off a
+    /// terminal) and ends the terminal line.
     pub(crate) fn done(&mut self, prefix: &str) {
-        self.show(prefix);
+        if self.terminal || !self.shown || self.shown_messages != self.messages {
+            self.show(prefix);
+        }
         if self.terminal && self.shown {
             eprintln!();
         }

@@ -137,21 +137,8 @@ impl Call {
         let timeout = Duration::from_secs_f64(self.timeout);
         let deadline = Instant::now() + timeout;
         // A typo in the request fails before anything is sent.
-        let given = match serde_json::from_str::<Json>(&self.request) {
-            Ok(Json::Object(given)) => given,
-            Ok(other) => {
-                return Err(self.bad_request(format!(
-                    "the request must be a JSON object of the request's fields, like \
-                     '{{\"value\": 1.5}}', not {other}"
-                )))
-            }
-            Err(e) => {
-                return Err(self.bad_request(format!(
-                    "the request is not valid JSON ({e}); quote it for the shell, like \
-                     '{{\"value\": 1.5}}'"
-                )))
-            }
-        };
+        let given = json::parse_object(&self.request, r#"{"value": 1.5}"#)
+            .map_err(|problem| self.bad_request(format!("the request {problem}")))?;
         let info = self.find(timeout).await?;
         eprintln!(
             "calling {} ({}) on node {} at {}",
@@ -159,7 +146,8 @@ impl Call {
         );
         let mut server = Server::connect(info, deadline, timeout)?;
         let (request, reply) = server.describe().await?;
-        let values = build_request(&request, &given).map_err(|p| self.bad_request(p))?;
+        let values = json::to_fields(&request.name, &request.fields, &given)
+            .map_err(|p| self.bad_request(p))?;
         let answer = server.call(request.fingerprint, &values).await?;
         let message = DynamicMessage::decode(&answer)
             .map_err(|e| server.unreadable(format!("sent a reply that cannot be decoded: {e}")))?;
@@ -279,53 +267,6 @@ impl TypeSchema {
             fields,
         })
     }
-
-    /// "the fields of T, in order: a (f64), b (String)", for error messages.
-    fn field_list(&self) -> String {
-        if self.fields.is_empty() {
-            return format!("{} has no fields: pass '{{}}'", self.name);
-        }
-        let fields: Vec<String> = self
-            .fields
-            .iter()
-            .map(|(name, ty)| format!("{name} ({ty})"))
-            .collect();
-        format!(
-            "the fields of {}, in order: {}",
-            self.name,
-            fields.join(", ")
-        )
-    }
-}
-
-/// The request's field values, in the schema's order, from the JSON
-/// object `given`. Every problem is reported at once: unknown fields,
-/// missing ones (a missing `Option` field is `null`), values of the wrong
-/// type; then the fields the request type has.
-fn build_request(
-    schema: &TypeSchema,
-    given: &serde_json::Map<String, Json>,
-) -> Result<Vec<Value>, String> {
-    let mut problems: Vec<String> = given
-        .keys()
-        .filter(|key| !schema.fields.iter().any(|(name, _)| name == *key))
-        .map(|key| format!("{} has no field {key:?}", schema.name))
-        .collect();
-    let mut values = Vec::with_capacity(schema.fields.len());
-    for (name, ty) in &schema.fields {
-        match given.get(name) {
-            Some(json) => match json::to_value(ty, json, name) {
-                Ok(value) => values.push(value),
-                Err(problem) => problems.push(problem),
-            },
-            None if ty.starts_with("Option<") => values.push(Value::Nil),
-            None => problems.push(format!("field {name:?} ({ty}) is missing")),
-        }
-    }
-    if problems.is_empty() {
-        return Ok(values);
-    }
-    Err(format!("{}; {}", problems.join("; "), schema.field_list()))
 }
 
 /// A DEALER connected to one server of the service.

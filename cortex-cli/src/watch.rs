@@ -1,6 +1,8 @@
 //! `cortex topic echo` and `cortex topic hz`: follow every publisher of a
 //! topic of any type and print its messages, or its rates and losses.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,13 +13,15 @@ use cortex::{Header, Result};
 
 use super::output::outln;
 use super::publishers::{Event, Publishers};
-use super::schemas::known_schema;
+use super::schemas::{find_layout, TypeLayout};
 
 /// Prints up to `count` messages (0 = until interrupted), from every
 /// publisher of `topic`, each with the node it came from.
 pub(crate) async fn echo(client: &Client, topic: &str, count: u64, wait: Duration) -> Result<()> {
     let mut publishers = Publishers::follow(client, topic, wait, false).await?;
     let mut printed = 0;
+    // Field names by fingerprint, learnt at each type's first message.
+    let mut layouts: HashMap<u64, Option<TypeLayout>> = HashMap::new();
     while count == 0 || printed < count {
         let (from, frames) = match publishers.next().await? {
             Event::Message { from, frames } => (from, frames),
@@ -42,10 +46,14 @@ pub(crate) async fn echo(client: &Client, topic: &str, count: u64, wait: Duratio
                     msg.header.timestamp_ns,
                     from.publisher_node
                 )?;
-                let schema = known_schema(msg.header.fingerprint);
+                let fingerprint = msg.header.fingerprint;
+                if let Entry::Vacant(entry) = layouts.entry(fingerprint) {
+                    entry.insert(find_layout(client, fingerprint).await);
+                }
+                let layout = layouts.get(&fingerprint).and_then(Option::as_ref);
                 for (i, value) in msg.fields.iter().enumerate() {
-                    match schema.and_then(|s| s.fields.get(i)) {
-                        Some(field) => outln!("{}: {value}", field.name)?,
+                    match layout.and_then(|l| l.field_name(i)) {
+                        Some(name) => outln!("{name}: {value}")?,
                         None => outln!("[{i}]: {value}")?,
                     }
                 }

@@ -124,22 +124,17 @@ fn frames<M: Message>(msg: &M, seq: u64, ms: u64) -> Vec<Bytes> {
     msg.encode_with_header(header).unwrap().to_frames()
 }
 
-/// 30 images on /a and 30 ints on /b, 10 ms apart.
+/// 30 images on /a and 30 ints on /b, 10 ms apart. Each int is logged
+/// 3 ms before the image written ahead of it (two publishers' clocks): the
+/// file's first message is not its earliest.
 fn two_topics(path: &Path) -> (Vec<ImageMessage>, Vec<IntMessage>) {
     let images: Vec<_> = (0..30).map(image).collect();
     let ints: Vec<_> = (0..30).map(|i| IntMessage { data: i * 3 }).collect();
     let mut messages = Vec::new();
     for i in 0..30 {
-        messages.push((
-            "/a",
-            "ImageMessage",
-            frames(&images[i], i as u64, i as u64 * 10),
-        ));
-        messages.push((
-            "/b",
-            "IntMessage",
-            frames(&ints[i], i as u64, i as u64 * 10 + 5),
-        ));
+        let ms = i as u64 * 10 + 10;
+        messages.push(("/a", "ImageMessage", frames(&images[i], i as u64, ms)));
+        messages.push(("/b", "IntMessage", frames(&ints[i], i as u64, ms - 3)));
     }
     write_recording(path, &messages);
     (images, ints)
@@ -224,7 +219,8 @@ async fn topics_remap_and_start_choose_what_is_played_and_where() {
     );
     let node = w.node("listener").await;
     let mut replay = node.subscriber::<ImageMessage>("/replay/a").await.unwrap();
-    // Images 10..29: those logged at least 100 ms after the first.
+    // Images 10..29: those logged at least 100 ms after the file's first
+    // message (the int logged at 7 ms).
     let got = take(&mut replay, 20).await;
     let (ok, stderr) = player.finish().await;
     assert!(ok, "{stderr}");

@@ -8,17 +8,20 @@
 //! is skipped and counted: the first of each topic is told on stderr, the
 //! counts at the end.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ::foxglove::{ChannelBuilder, Context, FoxgloveError, PartialMetadata, RawChannel, Schema};
+use cortex::discovery::Client;
 use cortex::Header;
 use tokio::sync::mpsc;
 
 use super::convert::Mapping;
 use crate::error::CliError;
 use crate::follow::{follow, follow_all, Incoming};
+use crate::schemas::{find_layout, TypeLayout};
 use crate::topic::Target;
 
 /// How long a stopping server may take to close its connections.
@@ -66,7 +69,7 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
     let (tx, mut rx) = mpsc::channel::<Incoming>(1024);
     let mut followers = Vec::new();
     if args.topics.is_empty() {
-        followers.push(tokio::spawn(follow_all(client, tx, "bridging")));
+        followers.push(tokio::spawn(follow_all(client.clone(), tx, "bridging")));
     } else {
         let mut seen = HashSet::new();
         for topic in args.topics.iter().filter(|t| seen.insert(*t)) {
@@ -86,7 +89,10 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
         tokio::select! {
             () = &mut stop => break,
             incoming = rx.recv() => match incoming {
-                Some(m) => bridge.forward(&m),
+                Some(m) => {
+                    bridge.learn_layout(&client, &m).await;
+                    bridge.forward(&m);
+                }
                 None => break,
             },
         }
@@ -134,6 +140,8 @@ struct Bridge {
     channels: HashMap<Arc<str>, Served>,
     /// Reused for each converted message.
     buffer: Vec<u8>,
+    /// The layouts of the types seen, by fingerprint (`None`: not known).
+    layouts: HashMap<u64, Option<TypeLayout>>,
     forwarded: u64,
     /// Skipped messages per topic: how many, and why the first was.
     skipped: BTreeMap<Arc<str>, (u64, String)>,
@@ -152,8 +160,23 @@ impl Bridge {
             context,
             channels: HashMap::new(),
             buffer: Vec::new(),
+            layouts: HashMap::new(),
             forwarded: 0,
             skipped: BTreeMap::new(),
+        }
+    }
+
+    /// Before the first message of a type: asks who knows its fields (see
+    /// [`find_layout`]), so its JSON has field names.
+    async fn learn_layout(&mut self, client: &Client, m: &Incoming) {
+        if self.channels.contains_key(&m.topic) {
+            return;
+        }
+        let Some(Ok(header)) = m.frames.first().map(|h| Header::from_bytes(h)) else {
+            return;
+        };
+        if let Entry::Vacant(entry) = self.layouts.entry(header.fingerprint) {
+            entry.insert(find_layout(client, header.fingerprint).await);
         }
     }
 
@@ -200,7 +223,8 @@ impl Bridge {
     /// A channel for the topic of `m`, of the type with `fingerprint`.
     fn advertise(&self, m: &Incoming, fingerprint: u64) -> Result<Served, String> {
         let type_name = m.from.message_type.clone();
-        let mapping = Mapping::for_type(fingerprint, &type_name);
+        let layout = self.layouts.get(&fingerprint).and_then(Option::as_ref);
+        let mapping = Mapping::for_type(fingerprint, &type_name, layout);
         let channel = ChannelBuilder::new(m.topic.as_ref())
             .context(&self.context)
             .message_encoding(mapping.message_encoding())

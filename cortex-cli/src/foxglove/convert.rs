@@ -39,7 +39,7 @@ use cortex::messages::{ImageMessage, PointCloudMessage, PoseMessage, TransformMe
 use cortex::{DType, DecodeError, DynArray, Header, Message};
 
 use super::{json_view, rotation};
-use crate::schemas::known_schema;
+use crate::schemas::{known_schema, TypeLayout};
 
 /// How messages of one cortex type are shown in Foxglove: the schema and
 /// message encoding of their channel, and the conversion of each message.
@@ -63,7 +63,7 @@ enum Kind {
     Transform,
     /// Field values as a JSON object; field names from the schema when the
     /// type is a standard message.
-    Json(Option<&'static cortex::Schema>),
+    Json(Option<TypeLayout>),
 }
 
 /// Why a message could not be converted. The bridge counts and skips such
@@ -101,8 +101,13 @@ pub(crate) enum ConvertError {
 
 impl Mapping {
     /// The mapping of messages with `fingerprint`, the type advertised as
-    /// `type_name`.
-    pub(crate) fn for_type(fingerprint: u64, type_name: &str) -> Mapping {
+    /// `type_name`; `layout` names the fields of a type shown as JSON (for
+    /// a standard message it is known here).
+    pub(crate) fn for_type(
+        fingerprint: u64,
+        type_name: &str,
+        layout: Option<&TypeLayout>,
+    ) -> Mapping {
         let protobuf = |kind, schema: Option<Schema>| {
             schema.map(|schema| Mapping {
                 kind,
@@ -123,16 +128,25 @@ impl Mapping {
         } else {
             None
         };
-        standard.unwrap_or_else(|| Mapping {
-            kind: Kind::Json(known_schema(fingerprint)),
-            fingerprint,
-            type_name: type_name.to_owned(),
-            schema: Schema::new(
-                type_name,
-                "jsonschema",
-                crate::record::json_schema::json_schema(type_name, fingerprint),
-            ),
-            message_encoding: "json",
+        standard.unwrap_or_else(|| {
+            let layout = layout
+                .cloned()
+                .or_else(|| TypeLayout::standard(fingerprint));
+            Mapping {
+                schema: Schema::new(
+                    type_name,
+                    "jsonschema",
+                    crate::record::json_schema::json_schema(
+                        type_name,
+                        fingerprint,
+                        layout.as_ref(),
+                    ),
+                ),
+                kind: Kind::Json(layout),
+                fingerprint,
+                type_name: type_name.to_owned(),
+                message_encoding: "json",
+            }
         })
     }
 
@@ -145,7 +159,9 @@ impl Mapping {
                 Kind::PointCloud => PointCloudMessage::accepts_fingerprint(fingerprint),
                 Kind::Pose => PoseMessage::accepts_fingerprint(fingerprint),
                 Kind::Transform => TransformMessage::accepts_fingerprint(fingerprint),
-                Kind::Json(schema) => schema.is_some_and(|s| s.accepts(fingerprint)),
+                Kind::Json(_) => {
+                    known_schema(self.fingerprint).is_some_and(|s| s.accepts(fingerprint))
+                }
             }
     }
 
@@ -200,13 +216,13 @@ impl Mapping {
                 protobuf(&frame_transform(transform, &header)?, out)?;
                 Ok(header)
             }
-            Kind::Json(schema) => {
+            Kind::Json(layout) => {
                 let message =
                     DynamicMessage::decode(frames).map_err(|source| ConvertError::Decode {
                         type_name: self.type_name.clone(),
                         source,
                     })?;
-                let json = json_view::message(&message.fields, *schema);
+                let json = json_view::message(&message.fields, layout.as_ref());
                 serde_json::to_writer(&mut *out, &json).map_err(|e| ConvertError::Encode {
                     schema: self.type_name.clone(),
                     cause: e.to_string(),
@@ -575,7 +591,7 @@ mod tests {
 
     /// `message` through its mapping, decoded back as `F`.
     fn converted<M: Message, F: Decode>(message: &M) -> F {
-        let mapping = Mapping::for_type(M::FINGERPRINT, M::TYPE_NAME);
+        let mapping = Mapping::for_type(M::FINGERPRINT, M::TYPE_NAME, None);
         let mut out = Vec::new();
         let header = mapping.encode(&frames(message), &mut out).unwrap();
         assert_eq!(header.timestamp_ns, STAMP);
@@ -595,7 +611,7 @@ mod tests {
             width: 4,
             height: 2,
         };
-        let mapping = Mapping::for_type(ImageMessage::FINGERPRINT, ImageMessage::TYPE_NAME);
+        let mapping = Mapping::for_type(ImageMessage::FINGERPRINT, ImageMessage::TYPE_NAME, None);
         assert_eq!(
             (
                 mapping.schema_name(),
@@ -632,7 +648,7 @@ mod tests {
 
     #[test]
     fn a_short_or_unknown_image_is_an_error_not_a_panic() {
-        let mapping = Mapping::for_type(ImageMessage::FINGERPRINT, ImageMessage::TYPE_NAME);
+        let mapping = Mapping::for_type(ImageMessage::FINGERPRINT, ImageMessage::TYPE_NAME, None);
         let short = ImageMessage {
             data: array(vec![0u8; 5], &[5]),
             encoding: "rgb8".into(),
@@ -718,7 +734,7 @@ mod tests {
             (pc.point_stride, pc.fields.len(), pc.data.len()),
             (12, 3, 12)
         );
-        let mapping = Mapping::for_type(PointCloudMessage::FINGERPRINT, "PointCloudMessage");
+        let mapping = Mapping::for_type(PointCloudMessage::FINGERPRINT, "PointCloudMessage", None);
         let flat = PointCloudMessage {
             points: array(vec![1.0f32, 2.0, 3.0], &[3]),
             ..bare.clone()
@@ -760,7 +776,7 @@ mod tests {
             position: array(vec![1.0f64, 2.0], &[2]),
             ..pose
         };
-        let mapping = Mapping::for_type(PoseMessage::FINGERPRINT, "PoseMessage");
+        let mapping = Mapping::for_type(PoseMessage::FINGERPRINT, "PoseMessage", None);
         let err = mapping
             .encode(&frames(&short), &mut Vec::new())
             .unwrap_err();
@@ -797,7 +813,7 @@ mod tests {
         let q = t.rotation.unwrap();
         let h = std::f64::consts::FRAC_1_SQRT_2;
         assert!((q.z - h).abs() < 1e-12 && (q.w - h).abs() < 1e-12, "{q:?}");
-        let mapping = Mapping::for_type(TransformMessage::FINGERPRINT, "TransformMessage");
+        let mapping = Mapping::for_type(TransformMessage::FINGERPRINT, "TransformMessage", None);
         let flat = TransformMessage {
             matrix: array(vec![0.0f64; 16], &[16]),
             ..transform
@@ -808,7 +824,7 @@ mod tests {
 
     #[test]
     fn other_types_become_json_objects() {
-        let mapping = Mapping::for_type(IntMessage::FINGERPRINT, IntMessage::TYPE_NAME);
+        let mapping = Mapping::for_type(IntMessage::FINGERPRINT, IntMessage::TYPE_NAME, None);
         assert_eq!(
             (
                 mapping.schema_name(),
@@ -827,12 +843,26 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json, serde_json::json!({ "data": -5 }));
         // A type this tool does not know: fields by position.
-        let unknown = Mapping::for_type(0x1234, "Custom");
+        let unknown = Mapping::for_type(0x1234, "Custom", None);
         unknown
             .encode(&frames(&IntMessage { data: 9 }), &mut out)
             .unwrap();
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json, serde_json::json!({ "field0": 9 }));
+        // One whose fields its publisher's node reported: by name.
+        let reported = TypeLayout {
+            type_name: "Custom".into(),
+            fingerprint: 0x1234,
+            fields: vec![("count".into(), "i64".into())],
+        };
+        let named = Mapping::for_type(0x1234, "Custom", Some(&reported));
+        named
+            .encode(&frames(&IntMessage { data: 9 }), &mut out)
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(json, serde_json::json!({ "count": 9 }));
+        let schema: serde_json::Value = serde_json::from_slice(named.schema_data()).unwrap();
+        assert_eq!(schema["properties"]["count"]["type"], "integer");
         assert!(unknown
             .encode(&[Bytes::from_static(b"x")], &mut out)
             .is_err());

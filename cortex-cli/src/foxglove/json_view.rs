@@ -15,7 +15,9 @@
 //! - A float JSON cannot hold (NaN, infinity) is `null`; map keys that are
 //!   not strings are written as their text.
 
-use cortex::{DynArray, Schema, Value};
+use cortex::{DynArray, Value};
+
+use crate::schemas::TypeLayout;
 use serde_json::{Map, Value as Json};
 
 /// Arrays (and byte blobs) with at most this many elements are sent as
@@ -23,13 +25,13 @@ use serde_json::{Map, Value as Json};
 pub(crate) const INLINE_ELEMENTS: usize = 1024;
 
 /// The message with field values `fields` as a JSON object keyed by the
-/// field names of `schema`, or `field0`, `field1`… where the type (or a
-/// field beyond its schema) is not known.
-pub(crate) fn message(fields: &[Value], schema: Option<&Schema>) -> Json {
+/// field names of `layout`, or `field0`, `field1`… where the type (or a
+/// field beyond its layout) is not known.
+pub(crate) fn message(fields: &[Value], layout: Option<&TypeLayout>) -> Json {
     let mut object = Map::new();
     for (i, value) in fields.iter().enumerate() {
-        let name = match schema.and_then(|s| s.fields.get(i)) {
-            Some(field) => field.name.to_owned(),
+        let name = match layout.and_then(|l| l.field_name(i)) {
+            Some(name) => name.to_owned(),
             None => format!("field{i}"),
         };
         object.insert(name, json(value));
@@ -110,7 +112,7 @@ mod tests {
     fn fields_are_named_by_the_schema_or_by_position() {
         let fields = [Value::Int(7), Value::Str("x".into())];
         assert_eq!(
-            message(&fields, Some(IntMessage::schema())),
+            message(&fields, Some(&TypeLayout::of(IntMessage::schema()))),
             json!({ "data": 7, "field1": "x" })
         );
         assert_eq!(

@@ -12,8 +12,12 @@ use cortex::discovery::TopicInfo;
 use cortex::Header;
 use mcap::records::MessageHeader;
 
-use super::foxglove_view::FoxgloveView;
+use super::foxglove_view::{FoxgloveView, TypeOf};
 use super::json_schema::json_schema;
+use crate::schemas::TypeLayout;
+
+/// The layouts of the types seen, by fingerprint (`None`: not known).
+pub(super) type Layouts = HashMap<u64, Option<TypeLayout>>;
 use super::layout::{encode_frames, MESSAGE_ENCODING, SCHEMA_ENCODING};
 
 /// An MCAP file being written; [`finish`](Self::finish) leaves it indexed.
@@ -55,19 +59,23 @@ impl Recording {
     }
 
     /// Writes a message of `topic` from the publisher `from`: `frames` as
-    /// they came off the wire after the topic frame. Returns the bytes it
-    /// took, or `None` when the frames have no readable header (skipped).
+    /// they came off the wire after the topic frame; `layouts` gives the
+    /// fields of the types known (for the schema records). Returns the
+    /// bytes it took, or `None` when the frames have no readable header
+    /// (skipped).
     pub(super) fn write(
         &mut self,
         topic: &str,
         from: &TopicInfo,
         frames: &[Bytes],
+        layouts: &Layouts,
     ) -> mcap::McapResult<Option<usize>> {
         let Some(header) = frames.first().and_then(|h| Header::from_bytes(h).ok()) else {
             return Ok(None);
         };
         let type_name = type_name(from, header.fingerprint);
-        let channel_id = self.channel(topic, from, &type_name, header.fingerprint)?;
+        let layout = layouts.get(&header.fingerprint).and_then(Option::as_ref);
+        let channel_id = self.channel(topic, from, &type_name, header.fingerprint, layout)?;
         encode_frames(frames, &mut self.buffer);
         let record = MessageHeader {
             channel_id,
@@ -78,14 +86,12 @@ impl Recording {
         };
         self.writer.write_to_known_channel(&record, &self.buffer)?;
         if let Some(view) = &mut self.foxglove {
-            view.write(
-                &mut self.writer,
-                topic,
-                &type_name,
-                header.fingerprint,
-                frames,
-                &record,
-            )?;
+            let ty = TypeOf {
+                name: &type_name,
+                fingerprint: header.fingerprint,
+                layout,
+            };
+            view.write(&mut self.writer, topic, &ty, frames, &record)?;
         }
         Ok(Some(self.buffer.len()))
     }
@@ -98,12 +104,13 @@ impl Recording {
         from: &TopicInfo,
         type_name: &str,
         fingerprint: u64,
+        layout: Option<&TypeLayout>,
     ) -> mcap::McapResult<u16> {
         let type_name = type_name.to_owned();
         let schema_id = match self.schemas.get(&(type_name.clone(), fingerprint)) {
             Some(&id) => id,
             None => {
-                let data = json_schema(&type_name, fingerprint);
+                let data = json_schema(&type_name, fingerprint, layout);
                 let id = self.writer.add_schema(&type_name, SCHEMA_ENCODING, &data)?;
                 self.schemas.insert((type_name.clone(), fingerprint), id);
                 id

@@ -14,9 +14,21 @@ use bytes::Bytes;
 use mcap::records::MessageHeader;
 
 use crate::foxglove::convert::Mapping;
+use crate::schemas::TypeLayout;
 
 /// What the Foxglove channels' topics start with.
 pub(crate) const PREFIX: &str = "/foxglove";
+
+/// A message's type: its name, fingerprint and, when known, its layout.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TypeOf<'a> {
+    /// The type name.
+    pub(super) name: &'a str,
+    /// The fingerprint.
+    pub(super) fingerprint: u64,
+    /// The fields, when known.
+    pub(super) layout: Option<&'a TypeLayout>,
+}
 
 /// The Foxglove channels of one file.
 #[derive(Debug, Default)]
@@ -30,22 +42,26 @@ pub(super) struct FoxgloveView {
 }
 
 impl FoxgloveView {
-    /// Writes the Foxglove form of a message of `topic` (its frames, its
-    /// type `type_name` with `fingerprint`) with `header`'s times.
+    /// Writes the Foxglove form of a message of `topic` (its frames, of
+    /// type `ty`) with `header`'s times.
     pub(super) fn write(
         &mut self,
         writer: &mut mcap::Writer<BufWriter<File>>,
         topic: &str,
-        type_name: &str,
-        fingerprint: u64,
+        ty: &TypeOf<'_>,
         frames: &[Bytes],
         header: &MessageHeader,
     ) -> mcap::McapResult<()> {
+        let TypeOf {
+            name: type_name,
+            fingerprint,
+            layout,
+        } = *ty;
         let key = (topic.to_owned(), fingerprint);
         let (channel_id, mapping) = match self.channels.get(&key) {
             Some(known) => known,
             None => {
-                let mapping = Mapping::for_type(fingerprint, type_name);
+                let mapping = Mapping::for_type(fingerprint, type_name, layout);
                 let schema = writer.add_schema(
                     mapping.schema_name(),
                     mapping.schema_encoding(),

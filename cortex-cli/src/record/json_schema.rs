@@ -1,35 +1,40 @@
 //! The schema record of a message type: a JSON Schema (draft 2020-12)
 //! of its fields, so generic MCAP tools can show what a type holds.
 //!
-//! The standard messages are described field by field from their
-//! [`Schema`](cortex::Schema); any other type only by its name and fingerprint (the
-//! recorder has no description of it).
+//! A type whose layout is known (a standard message, or one its publisher's
+//! node reports: see [`crate::schemas`]) is described field by field; any
+//! other type only by its name and fingerprint.
 
 use serde_json::{json, Map, Value};
 
-use crate::schemas::known_schema;
+use crate::schemas::TypeLayout;
 
-/// The JSON Schema of type `type_name` with `fingerprint`.
-pub(crate) fn json_schema(type_name: &str, fingerprint: u64) -> Vec<u8> {
+/// The JSON Schema of type `type_name` with `fingerprint`, whose fields
+/// `layout` gives when known.
+pub(crate) fn json_schema(
+    type_name: &str,
+    fingerprint: u64,
+    layout: Option<&TypeLayout>,
+) -> Vec<u8> {
     let mut schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": type_name,
         "type": "object",
         "x-cortex-fingerprint": format!("{fingerprint:#018x}"),
     });
-    if let Some(known) = known_schema(fingerprint) {
+    if let Some(known) = layout {
         let properties: Map<String, Value> = known
             .fields
             .iter()
-            .map(|f| (f.name.to_owned(), field_schema(&f.ty)))
+            .map(|(name, ty)| (name.clone(), field_schema(ty)))
             .collect();
-        let required: Vec<&str> = known.fields.iter().map(|f| f.name).collect();
+        let required: Vec<&str> = known.fields.iter().map(|(name, _)| name.as_str()).collect();
         schema["properties"] = Value::Object(properties);
         schema["required"] = json!(required);
     } else {
         schema["description"] = json!(format!(
-            "cortex message {type_name} ({fingerprint:#018x}); its fields are not known to the \
-             recorder"
+            "cortex message {type_name} ({fingerprint:#018x}); its fields were not known: no \
+             running node reported them"
         ));
     }
     serde_json::to_vec_pretty(&schema).unwrap_or_default()
@@ -110,12 +115,15 @@ mod tests {
 
     #[test]
     fn a_standard_message_lists_its_fields() {
-        let schema: Value =
-            serde_json::from_slice(&json_schema(IntMessage::TYPE_NAME, IntMessage::FINGERPRINT))
-                .unwrap();
+        let schema: Value = serde_json::from_slice(&json_schema(
+            IntMessage::TYPE_NAME,
+            IntMessage::FINGERPRINT,
+            TypeLayout::standard(IntMessage::FINGERPRINT).as_ref(),
+        ))
+        .unwrap();
         assert_eq!(schema["title"], IntMessage::TYPE_NAME);
         assert_eq!(schema["properties"]["data"]["type"], "integer");
-        let unknown: Value = serde_json::from_slice(&json_schema("Foo", 7)).unwrap();
+        let unknown: Value = serde_json::from_slice(&json_schema("Foo", 7, None)).unwrap();
         assert_eq!(unknown["x-cortex-fingerprint"], "0x0000000000000007");
         assert!(unknown.get("properties").is_none());
     }

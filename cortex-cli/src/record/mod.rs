@@ -32,6 +32,7 @@ pub(crate) mod json_schema;
 pub(crate) mod layout;
 pub(crate) mod reader;
 
+use std::collections::hash_map::Entry;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -41,9 +42,11 @@ use tokio::sync::mpsc;
 use super::error::CliError;
 use super::follow::{follow, follow_all, Incoming};
 use super::progress::{human_bytes, Progress};
+use super::schemas::find_layout;
 use super::stop::stopped;
 use super::topic::Target;
-use file::Recording;
+use cortex::discovery::Client;
+use file::{Layouts, Recording};
 
 /// How often the progress line is refreshed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -143,6 +146,7 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
     // Bytes written since the file's size was last looked at.
     let mut unflushed = 0u64;
     let mut size = 0u64;
+    let mut layouts = Layouts::new();
     let result: Result<(), CliError> = async {
         loop {
             tokio::select! {
@@ -156,7 +160,8 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
                 }
                 incoming = rx.recv() => {
                     let Some(m) = incoming else { break };
-                    let bytes = recording.write(&m.topic, &m.from, &m.frames).map_err(|e| files.error(e))?;
+                    learn_layout(&client, &m, &mut layouts).await;
+                    let bytes = recording.write(&m.topic, &m.from, &m.frames, &layouts).map_err(|e| files.error(e))?;
                     if let Some(bytes) = bytes {
                         progress.count(&m.topic, bytes);
                         unflushed += bytes as u64;
@@ -178,7 +183,8 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
         }
         // What the followers had queued when told to stop is kept.
         while let Ok(m) = rx.try_recv() {
-            if let Some(bytes) = recording.write(&m.topic, &m.from, &m.frames).map_err(|e| files.error(e))? {
+            learn_layout(&client, &m, &mut layouts).await;
+            if let Some(bytes) = recording.write(&m.topic, &m.from, &m.frames, &layouts).map_err(|e| files.error(e))? {
                 progress.count(&m.topic, bytes);
             }
         }
@@ -265,6 +271,17 @@ impl Files {
             file: self.path(),
             problem: format!("cannot write it: {e}"),
         }
+    }
+}
+
+/// Before the first message of a type: asks who knows its fields (see
+/// [`find_layout`]), for its schema record.
+async fn learn_layout(client: &Client, m: &Incoming, layouts: &mut Layouts) {
+    let Some(Ok(header)) = m.frames.first().map(|h| cortex::Header::from_bytes(h)) else {
+        return;
+    };
+    if let Entry::Vacant(entry) = layouts.entry(header.fingerprint) {
+        entry.insert(find_layout(client, header.fingerprint).await);
     }
 }
 
