@@ -203,6 +203,20 @@ async fn the_pipeline_is_recorded_inspected_and_replayed_into_the_processor() {
             ("/sensor/b", "cortex", "Imu", "jsonschema"),
         ]
     );
+    // Imu is the pipeline's own type: its fields come from the sensor's
+    // node report, so its JSON Schema lists them.
+    let imu = summary
+        .channels
+        .values()
+        .find(|c| c.topic == IMU.name())
+        .and_then(|c| c.schema.clone())
+        .unwrap();
+    let imu: serde_json::Value = serde_json::from_slice(&imu.data).unwrap();
+    assert_eq!(
+        imu["properties"]["accel"]["x-cortex-type"], "[f64; 3]",
+        "{imu}"
+    );
+    assert_eq!(imu["required"], serde_json::json!(["accel", "gyro"]));
     let camera_count = channels["/sensor/a"].3;
     // 3 s at 30 Hz; a debug build under test load is slower.
     assert!(camera_count >= 30, "{camera_count} camera frames");
@@ -278,7 +292,7 @@ async fn the_pipeline_is_recorded_inspected_and_replayed_into_the_processor() {
             assert_eq!(image["stamp_ns"], image["log_time"]);
         }
         assert!(
-            check["json"]["/foxglove/sensor/b"]["field0"].is_array(),
+            check["json"]["/foxglove/sensor/b"]["accel"].is_array(),
             "{check}"
         );
     }
