@@ -57,6 +57,8 @@ chapters! {
     Latched => "latched.md",
     Services => "services.md",
     Cli => "cli.md",
+    Recording => "recording.md",
+    Visualisation => "visualisation.md",
     Reliability => "reliability.md",
     SharedMemory => "shared-memory.md",
     WireFormat => "protocol/wire-format.md",
