@@ -12,7 +12,7 @@
 //! each managed publisher's type name, fingerprint and fields to the daemon
 //! (`REPORT_NODE`, `cortex node list`). Topic records hold only type names
 //! and fingerprints, so a type no running cortex node reports (published by
-//! a Python node, by a standalone `Node::publisher`, or by nobody now)
+//! a Python node, by a raw publisher such as `cortex play`, or by nobody now)
 //! cannot be built here: the error says so and names the types that can.
 //!
 //! ZeroMQ drops what is published before a subscription has reached the
@@ -52,9 +52,9 @@ and examples.")]
 TYPES: the standard messages ArrayMessage, BytesMessage, DictMessage, FloatMessage, \
 HeaderMessage, ImageMessage, IntMessage, ListMessage, MultiArrayMessage, PointCloudMessage, \
 PoseMessage, StringMessage, TimestampMessage, TransformMessage; and any type a live cortex \
-node publishes (advertised, or a handler's `publishes`): nodes report their types' fields to \
-the discovery daemon (`cortex node list`). Types only Python nodes or standalone publishers \
-(Node::publisher) use are not reported: their fields are unknown here, publish them from code.
+node publishes: nodes report their types' fields to the discovery daemon (`cortex node list`). \
+Types only Python nodes or raw publishers (cortex play, Node::raw_publisher) use have no \
+reported fields: they are unknown here, publish them from code.
 
 JSON: an object with the type's fields, e.g. '{\"data\": 5}'. Arrays are nested lists or \
 {\"dtype\": \"<u1\", \"shape\": [2, 3], \"data\": [1, 2, 3, 4, 5, 6]} (numpy dtype strings); \
@@ -256,7 +256,7 @@ impl Args {
         match live {
             Some(p) => self.refused(format!(
                 "{} is not a standard message, and node {} publishes it ({:#018x}) without \
-                 reporting its fields (a Python node, a standalone publisher, or a daemon \
+                 reporting its fields (a Python node, a raw publisher, or a daemon \
                  without node reports): topic records keep only a type's name and \
                  fingerprint, so this tool cannot build one. Publish it from code with its \
                  Rust or Python type ({supported}, and the types live cortex nodes report: \

@@ -208,7 +208,8 @@ async fn node_list_and_topic_info_show_publishers_subscribers_and_their_counts()
 }
 
 /// A publisher whose node does not report (a Python one, say) has no
-/// count: `-` in SUBS, `null` in JSON; and an empty listing says why.
+/// count: `-` in SUBS, `null` in JSON, next to a reported standalone
+/// publisher's; and an empty listing says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishers_without_reports_have_no_count_and_an_empty_listing_says_so() {
     let w = common::world("cxnodes").await;
@@ -234,14 +235,17 @@ async fn publishers_without_reports_have_no_count_and_an_empty_listing_says_so()
 
     let (ok, out, err) = w.run(&["topic", "info", "/readings"]).await;
     assert!(ok, "{err}");
-    // Neither publisher of /readings is reported (one node does not
-    // report, the other's publisher is standalone): no SUBS column.
-    assert!(!out.contains("SUBS"), "{out}");
+    // The node that does not report has no count; the other's
+    // standalone publisher is reported like a managed one.
+    assert!(out.contains("SUBS"), "{out}");
+    assert_eq!(line_of(&out, "quiet")[3], "-", "{out}");
+    assert_eq!(line_of(&out, "loud")[3], "0", "{out}");
     assert!(out.contains("subscribing nodes: none reported"), "{out}");
     let (ok, out, err) = w.run(&["topic", "info", "/readings", "--json"]).await;
     assert!(ok, "{err}");
     let info: Json = serde_json::from_str(&out).unwrap();
     assert_eq!(info["publishers"][0]["subscribers"], Json::Null);
+    assert_eq!(info["publishers"][1]["subscribers"], 0);
     assert_eq!(info["subscribing_nodes"], serde_json::json!([]));
 
     let (ok, out, err) = w.run(&["topic", "info", "/loud"]).await;

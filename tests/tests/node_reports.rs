@@ -212,3 +212,49 @@ async fn a_python_daemon_is_not_sent_reports_and_cannot_list_nodes() {
         assert!(error.contains(part), "{error}");
     }
 }
+
+/// Standalone publishers are reported while open: a typed one with its
+/// type's fingerprint and fields (how tools learn a type's layout), a raw
+/// one with its fingerprint only; each with its subscribers.
+#[tokio::test]
+async fn standalone_publishers_are_reported_with_their_types_while_open() {
+    let env = TestEnv::new();
+    let daemon = env.start_daemon().await;
+    let client = daemon.client();
+    let node = Node::new(config(&env, "tool")).await.unwrap();
+    let typed = node.publisher::<Reading>("/typed").await.unwrap();
+    let raw = node
+        .raw_publisher("/raw", "Opaque", 0xfeed, &Default::default())
+        .await
+        .unwrap();
+    let listener = Node::new(config(&env, "listener")).await.unwrap();
+    let _sub = listener.subscriber::<Reading>("/typed").await.unwrap();
+    typed.wait_for_subscribers(1, BOUND).await.unwrap();
+
+    let publication = |nodes: &[NodeReport], topic: &str| {
+        named(nodes, "tool").and_then(|n| n.publishes.iter().find(|p| p.topic == topic).cloned())
+    };
+    let nodes = until(&client, |nodes| {
+        publication(nodes, "/typed").is_some_and(|p| p.subscribers == 1)
+            && publication(nodes, "/raw").is_some()
+    })
+    .await;
+    let t = publication(&nodes, "/typed").unwrap();
+    assert_eq!(
+        (t.message_type.as_str(), t.fingerprint),
+        ("Reading", Reading::FINGERPRINT)
+    );
+    assert_eq!(t.fields, [("value".to_owned(), "f64".to_owned())]);
+    assert_eq!(t.address, typed.address());
+    let r = publication(&nodes, "/raw").unwrap();
+    assert_eq!((r.message_type.as_str(), r.fingerprint), ("Opaque", 0xfeed));
+    assert!(r.fields.is_empty());
+
+    // Gone from the reports once closed or dropped.
+    typed.close().await.unwrap();
+    drop(raw);
+    until(&client, |nodes| {
+        named(nodes, "tool").is_some_and(|n| n.publishes.is_empty())
+    })
+    .await;
+}

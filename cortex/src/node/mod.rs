@@ -50,6 +50,9 @@ pub struct Node {
     inner: Arc<Inner>,
 }
 
+/// A type's fields, name and type, as node reports carry them.
+type Fields = Vec<(String, String)>;
+
 struct Inner {
     config: NodeConfig,
     zmq: zmq::Context,
@@ -74,6 +77,9 @@ struct Inner {
     listed_subscriptions: Mutex<Vec<report::Listed>>,
     /// Services to report: `#[service]` handlers.
     listed_services: Mutex<Vec<report::Listed>>,
+    /// Standalone publishers to report ([`Node::publisher`],
+    /// [`Node::raw_publisher`]), with their types' fields when known.
+    listed_publishers: Mutex<Vec<(crate::pubsub::PublisherWatch, Fields)>>,
     /// Wakes the reporter when what the node does changes.
     changed: Arc<Notify>,
     /// Reports what the node does to the daemon, until the node closes.
@@ -215,6 +221,7 @@ impl Node {
             instance: report::random_instance(),
             listed_subscriptions: Mutex::default(),
             listed_services: Mutex::default(),
+            listed_publishers: Mutex::default(),
             changed: Arc::default(),
             reporter: Mutex::default(),
         });
@@ -275,7 +282,8 @@ impl Node {
         if topic.latched_depth() > 0 {
             options.latched = topic.latched_depth();
         }
-        let publisher = self.publisher_with::<T>(topic.name(), &options).await?;
+        // Managed: reported from `publishers`, not listed as standalone.
+        let publisher = self.bind_publisher::<T>(topic.name(), &options).await?;
         lock(&self.inner.publishers).insert(topic.name().to_owned(), Arc::new(publisher));
         self.inner.changed.notify_one();
         Ok(())
@@ -341,6 +349,22 @@ impl Node {
         topic: &str,
         options: &crate::pubsub::PublisherOptions,
     ) -> Result<Publisher<T>> {
+        let publisher = self.bind_publisher::<T>(topic, options).await?;
+        let fields = T::schema()
+            .fields
+            .iter()
+            .map(|f| (f.name.to_owned(), f.ty.clone()))
+            .collect();
+        self.list_publisher(publisher.watch(), fields);
+        Ok(publisher)
+    }
+
+    /// A publisher of the node's, not yet reported anywhere.
+    async fn bind_publisher<T: Message>(
+        &self,
+        topic: &str,
+        options: &crate::pubsub::PublisherOptions,
+    ) -> Result<Publisher<T>> {
         let c = &self.inner.config;
         Publisher::bind(
             &self.inner.zmq,
@@ -351,6 +375,12 @@ impl Node {
             options,
         )
         .await
+    }
+
+    /// Reports a standalone publisher while it lives.
+    fn list_publisher(&self, watch: crate::pubsub::PublisherWatch, fields: Fields) {
+        lock(&self.inner.listed_publishers).push((watch, fields));
+        self.inner.changed.notify_one();
     }
 
     /// A standalone publisher on `topic` for messages of a type known at
@@ -365,7 +395,7 @@ impl Node {
         options: &crate::pubsub::PublisherOptions,
     ) -> Result<RawPublisher> {
         let c = &self.inner.config;
-        RawPublisher::bind(
+        let publisher = RawPublisher::bind(
             &self.inner.zmq,
             &self.inner.discovery,
             &c.name,
@@ -375,7 +405,10 @@ impl Node {
             message_type,
             fingerprint,
         )
-        .await
+        .await?;
+        // Its fields are not known here: reported without them.
+        self.list_publisher(publisher.watch(), Vec::new());
+        Ok(publisher)
     }
 
     /// A client of the service `service` (cached per node: calls share one

@@ -8,18 +8,18 @@
 //! a report holds:
 //!
 //! - publishes: the node's managed publishers ([`Node::advertise`] and
-//!   `publishes(...)` of handlers), each with its subscribers now, as the
-//!   publisher counts them (Python subscribers and command-line tools
-//!   included);
+//!   `publishes(...)` of handlers) and its open standalone ones
+//!   ([`Node::publisher`], [`Node::raw_publisher`]), each with its
+//!   subscribers now, as the publisher counts them (Python subscribers and
+//!   command-line tools included), and its type's fingerprint and fields
+//!   (none for a raw publisher);
 //! - subscribes: `#[subscribe]` handlers (from their start, while they
 //!   still wait for a publisher too) and standalone subscribers
 //!   ([`Node::subscriber`]) while they exist;
 //! - serves: `#[service]` handlers.
 //!
-//! Standalone publishers ([`Node::publisher`], [`Node::raw_publisher`])
-//! and servers ([`Node::serve`]) belong to the caller, who may keep them
-//! past the node's life: they are not reported (their discovery records
-//! still show them in `cortex topic info` and `cortex service list`).
+//! Standalone servers ([`Node::serve`]) are not reported (their discovery
+//! records still show them in `cortex service list`).
 //!
 //! [`Node::advertise`]: super::Node::advertise
 //! [`Node::subscriber`]: super::Node::subscriber
@@ -187,7 +187,7 @@ async fn report(inner: Weak<Inner>, client: Client, changed: Arc<Notify>, every:
 
 /// What the node does now.
 fn snapshot(inner: &Inner, every: Duration) -> NodeInfo {
-    let publishes = lock(&inner.publishers)
+    let mut publishes: Vec<NodePublication> = lock(&inner.publishers)
         .iter()
         .map(|(topic, publisher)| {
             let stats = publisher.stats();
@@ -207,6 +207,21 @@ fn snapshot(inner: &Inner, every: Duration) -> NodeInfo {
             }
         })
         .collect();
+    lock(&inner.listed_publishers).retain(|(watch, fields)| {
+        let Some(p) = watch.get() else {
+            return false;
+        };
+        publishes.push(NodePublication {
+            topic: p.topic,
+            message_type: p.message_type,
+            address: p.address,
+            subscribers: p.stats.subscribers,
+            shared_memory_subscribers: p.stats.shared_memory_subscribers,
+            fingerprint: p.fingerprint,
+            fields: fields.clone(),
+        });
+        true
+    });
     let live = |listed: &mut Vec<Listed>| {
         listed.retain(Listed::is_alive);
         let mut pairs: Vec<(String, String)> = listed

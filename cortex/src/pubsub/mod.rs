@@ -22,6 +22,7 @@ pub use endpoint::{
     socket_file_name, Transport, DEFAULT_SOCKET_ROOT, MAX_IPC_PATH, SOCKET_ROOT_ENV,
 };
 pub use loan::Loan;
+pub(crate) use publisher::PublisherWatch;
 pub use publisher::{
     beacon_topic, Publisher, PublisherOptions, PublisherStats, RawPublisher, SHM_ENV,
 };

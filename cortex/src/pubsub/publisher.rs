@@ -570,6 +570,11 @@ impl<T: Message> Publisher<T> {
         self.raw.stats()
     }
 
+    /// See [`RawPublisher::watch`].
+    pub(crate) fn watch(&self) -> PublisherWatch {
+        self.raw.watch()
+    }
+
     /// Waits until at least `n` subscriptions have reached this publisher,
     /// so the first messages are not lost to ZeroMQ's slow-joiner window.
     pub async fn wait_for_subscribers(&self, n: u64, timeout: Duration) -> Result<()> {
@@ -722,15 +727,13 @@ impl RawPublisher {
 
     /// Counters so far.
     pub fn stats(&self) -> PublisherStats {
-        PublisherStats {
-            published: self.shared.published.load(Ordering::Relaxed),
-            dropped: self.shared.dropped.load(Ordering::Relaxed),
-            overflows: self.shared.overflows.load(Ordering::Relaxed),
-            subscribers: self.shared.subscriber_count(),
-            shared_memory_subscribers: self.shared.shm_subscribers.load(Ordering::Relaxed).max(0)
-                as u64,
-            shared_memory_failures: self.shared.shm_failures.load(Ordering::Relaxed),
-        }
+        self.shared.stats()
+    }
+
+    /// A handle that tells, while this publisher lives, what it is and
+    /// its counters (for the node's reports), without keeping it alive.
+    pub(crate) fn watch(&self) -> PublisherWatch {
+        PublisherWatch(Arc::downgrade(&self.shared))
     }
 
     /// Waits until at least `n` subscriptions have reached this publisher,
@@ -767,7 +770,50 @@ impl RawPublisher {
     }
 }
 
+/// What a live publisher is (topic, type, address) and its counters, for
+/// as long as it lives: see [`RawPublisher::watch`].
+#[derive(Debug, Clone)]
+pub(crate) struct PublisherWatch(std::sync::Weak<Shared>);
+
+/// A live publisher, as a [`PublisherWatch`] sees it.
+#[derive(Debug)]
+pub(crate) struct Watched {
+    pub(crate) topic: String,
+    pub(crate) message_type: String,
+    pub(crate) address: String,
+    pub(crate) fingerprint: u64,
+    pub(crate) stats: PublisherStats,
+}
+
+impl PublisherWatch {
+    /// The publisher, unless it was dropped or closed.
+    pub(crate) fn get(&self) -> Option<Watched> {
+        let shared = self.0.upgrade()?;
+        if shared.closed.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(Watched {
+            topic: shared.topic.clone(),
+            message_type: shared.message_type.clone(),
+            address: shared.address.clone(),
+            fingerprint: shared.fingerprint,
+            stats: shared.stats(),
+        })
+    }
+}
+
 impl Shared {
+    fn stats(&self) -> PublisherStats {
+        PublisherStats {
+            published: self.published.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            overflows: self.overflows.load(Ordering::Relaxed),
+            subscribers: self.subscriber_count(),
+            shared_memory_subscribers: self.shm_subscribers.load(Ordering::Relaxed).max(0) as u64,
+            shared_memory_failures: self.shm_failures.load(Ordering::Relaxed),
+        }
+    }
+
     /// Subscribers over both paths.
     fn subscriber_count(&self) -> u64 {
         let inline = self.subscribers.load(Ordering::Relaxed).max(0) as u64;
