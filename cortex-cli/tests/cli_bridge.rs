@@ -1,7 +1,9 @@
 //! `cortex bridge foxglove`: a real WebSocket client speaking the Foxglove
 //! protocol subscribes to an image topic and an integer topic while they
 //! are published, and gets the publisher's values back (protobuf
-//! `foxglove.RawImage`, JSON); a port in use is a clear error.
+//! `foxglove.RawImage`, JSON); an independent Python client decodes the
+//! camera with the schema the bridge advertises; a port in use is a clear
+//! error.
 
 use std::io::BufRead;
 use std::process::Stdio;
@@ -303,4 +305,95 @@ async fn a_port_in_use_is_a_clear_error() {
         "{stderr}"
     );
     assert!(stderr.contains("--port 0"), "{stderr}");
+}
+
+/// Whether python3 has `websockets` and `protobuf`; under `CI=true` they
+/// must be there (`.ci/run` installs them).
+fn python_client_ready() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import websockets.sync.client, google.protobuf"])
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        let missing = "python3 with websockets and protobuf is not available \
+                       (python3 -m pip install websockets protobuf)";
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{missing}: under CI=true the independent Foxglove client must run"
+        );
+        eprintln!("skipped: {missing}");
+    }
+    ok
+}
+
+/// A client written apart from the bridge and from the `foxglove` crate
+/// (Python `websockets` and `protobuf`, `tests/python/foxglove_client.py`)
+/// decodes a camera image with the schema the bridge advertises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_python_client_decodes_the_camera_with_the_advertised_schema() {
+    if !python_client_ready() {
+        return;
+    }
+    let w = common::world("cxbridge").await;
+    let node = w.node("camera").await;
+    let images = node.publisher::<ImageMessage>("/camera").await.unwrap();
+    let publishing = Aborted(tokio::spawn(async move {
+        loop {
+            images.publish(&image(42)).unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }));
+    let mut bridge = Killed(
+        w.addressed(&["bridge", "foxglove", "--port", "0", "/camera"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = Lines::of(&mut bridge.0);
+    let port: u16 = lines.find(|line| {
+        let rest = line.strip_prefix("serving ws://127.0.0.1:")?;
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    });
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/foxglove_client.py");
+    let client = Killed(
+        std::process::Command::new("python3")
+            .arg(&script)
+            .args([&port.to_string(), "/camera"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        let mut client = client;
+        let mut out = String::new();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut client.0.stdout.take().unwrap(), &mut out).unwrap();
+        std::io::Read::read_to_string(&mut client.0.stderr.take().unwrap(), &mut err).unwrap();
+        (client.0.wait().unwrap().success(), out, err)
+    });
+    let (ok, out, err) = tokio::time::timeout(FAILSAFE, output)
+        .await
+        .expect("the Python client does not finish")
+        .unwrap();
+    drop(publishing);
+    assert!(ok, "{err}");
+    let got: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(got["server"], "cortex");
+    assert_eq!(got["schema"], "foxglove.RawImage");
+    assert_eq!(got["subscription"], 7);
+    assert_eq!(
+        (got["width"].as_u64(), got["height"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(got["encoding"], "rgb8");
+    assert_eq!(got["step"], 9);
+    assert_eq!(got["data"], json!(image(42).data.as_bytes()));
+    assert_eq!(got["stamp_ns"], got["log_time"]);
 }
