@@ -76,5 +76,6 @@ pub use error::{DiscoveryError, ProtocolError, Result};
 pub(crate) use host_lock::HostLock;
 pub use protocol::{
     Command, NodeInfo, NodePublication, NodeService, NodeSubscription, Request, Response, Status,
-    TopicInfo, MAX_MESSAGE_BYTES, MAX_NODE_REPORT, MAX_RECORD_FIELD, MAX_TOPIC_NAME,
+    TopicInfo, MAX_MESSAGE_BYTES, MAX_NODE_ENTRIES, MAX_NODE_FIELDS, MAX_NODE_REPORT,
+    MAX_RECORD_FIELD, MAX_TOPIC_NAME,
 };

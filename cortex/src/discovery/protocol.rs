@@ -158,8 +158,17 @@ impl TopicInfo {
     }
 }
 
+/// Most publications, subscriptions and services together in one
+/// [`NodeInfo`] a daemon stores.
+pub const MAX_NODE_ENTRIES: usize = 1024;
+
+/// Most type fields, over all its publications, in one [`NodeInfo`] a
+/// daemon stores.
+pub const MAX_NODE_FIELDS: usize = 4096;
+
 /// Largest [`NodeInfo`] a daemon stores, encoded, in bytes: room for a
-/// few hundred topics. A larger report is refused with `ERROR`.
+/// few hundred topics. A larger report is refused with `ERROR`; one
+/// carried in a larger `bin` is not even decoded.
 pub const MAX_NODE_REPORT: usize = 64 << 10;
 
 /// What a node does, as it reports it (`REPORT_NODE`, cortex extension).
@@ -394,6 +403,13 @@ impl NodeInfo {
                     ("serves.message_type", &s.message_type),
                 ]
             }));
+        let (entries, fields) = self.items();
+        if entries > MAX_NODE_ENTRIES || fields > MAX_NODE_FIELDS {
+            return Err(format!(
+                "it lists {entries} publications, subscriptions and services and {fields} \
+                 fields; the limits are {MAX_NODE_ENTRIES} and {MAX_NODE_FIELDS}"
+            ));
+        }
         for (what, value) in texts {
             let limit = MAX_RECORD_FIELD.max(MAX_TOPIC_NAME);
             if value.len() > limit {
@@ -416,7 +432,23 @@ impl NodeInfo {
             _ => dec.read_bin(),
         }
         .map_err(|k| ProtocolError::decode(what, k))?;
+        // Refused before decoding: what a report decodes to can be many
+        // times its size (an empty map is one byte).
+        if bytes.len() > MAX_NODE_REPORT {
+            return Err(ProtocolError::TooLarge {
+                len: bytes.len(),
+                max: MAX_NODE_REPORT,
+            });
+        }
         Self::decode(bytes)
+    }
+
+    /// Its entries (publications, subscriptions, services) and fields: what
+    /// its decoded form holds besides text.
+    pub fn items(&self) -> (usize, usize) {
+        let entries = self.publishes.len() + self.subscribes.len() + self.serves.len();
+        let fields = self.publishes.iter().map(|p| p.fields.len()).sum();
+        (entries, fields)
     }
 }
 
@@ -1275,6 +1307,22 @@ mod tests {
             }],
             ..NodeInfo::new("n", 0x0123_4567_89ab_cdef)
         }
+    }
+
+    /// A report in a `bin` larger than a daemon keeps is refused before it
+    /// is decoded (what it decodes to can be far larger than its bytes).
+    #[test]
+    fn an_oversized_node_report_is_refused_before_decoding() {
+        let mut big = node();
+        big.host = "h".repeat(MAX_NODE_REPORT);
+        let bytes = Request::report_node(big).encode();
+        assert!(matches!(
+            Request::decode(&bytes),
+            Err(ProtocolError::TooLarge {
+                max: MAX_NODE_REPORT,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -6,8 +6,11 @@
 //! report intervals (a crashed node). Expired reports are dropped lazily,
 //! whenever reports are read or written: nothing needs a timer of its own.
 //!
-//! Memory is bounded: at most `max_nodes` reports of at most
-//! [`MAX_NODE_REPORT`] bytes each; more is refused with `ERROR`.
+//! Memory is bounded: at most `max_nodes` reports, each of at most
+//! [`MAX_NODE_REPORT`] bytes, [`MAX_NODE_ENTRIES`] entries and
+//! [`MAX_NODE_FIELDS`] fields, and all together at most [`MAX_WEIGHT`] by
+//! [`weight`] (what their decoded form takes, roughly); more is refused
+//! with `ERROR`.
 //!
 //! Pure logic like the registry: callers pass `now`, so the tests run on
 //! paused tokio time.
@@ -19,6 +22,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::discovery::protocol::{NodeInfo, Response, Status, MAX_MESSAGE_BYTES, MAX_NODE_REPORT};
+#[cfg(doc)]
+use crate::discovery::protocol::{MAX_NODE_ENTRIES, MAX_NODE_FIELDS};
+
+/// The most all reports together may [`weigh`](weight).
+pub(super) const MAX_WEIGHT: usize = 32 << 20;
 
 /// Most nodes a daemon keeps reports of.
 pub(super) const MAX_NODES: usize = 1024;
@@ -44,6 +52,8 @@ struct Tracked {
     info: NodeInfo,
     /// Its encoded size, for paging.
     size: usize,
+    /// Its [`weight`].
+    weight: usize,
     received: Instant,
     expires: Instant,
 }
@@ -53,6 +63,8 @@ struct Tracked {
 pub(super) struct Nodes {
     reports: BTreeMap<(String, u64), Tracked>,
     max_nodes: usize,
+    /// The reports' weights together.
+    weight: usize,
 }
 
 impl Nodes {
@@ -60,6 +72,7 @@ impl Nodes {
         Self {
             reports: BTreeMap::new(),
             max_nodes,
+            weight: 0,
         }
     }
 
@@ -80,6 +93,17 @@ impl Nodes {
         }
         let key = (info.name.clone(), info.instance);
         let known = self.reports.contains_key(&key);
+        let weight = weight(&info, size);
+        let replaced = self.reports.get(&key).map_or(0, |t| t.weight);
+        if self.weight - replaced + weight > MAX_WEIGHT {
+            tracing::warn!(node = %shortened(&info.name), "refused a node report: the daemon's reports are too large together");
+            return Response::error(format!(
+                "cannot keep this node report: the reports this daemon keeps already take \
+                 about {} MiB, its limit; it forgets a node when it closes or {MISSED_REPORTS} \
+                 report intervals after its last report",
+                MAX_WEIGHT >> 20
+            ));
+        }
         if !known && self.reports.len() >= self.max_nodes {
             tracing::warn!(node = %shortened(&info.name), nodes = self.reports.len(), "refused a node report: too many nodes");
             return Response::error(format!(
@@ -93,11 +117,13 @@ impl Nodes {
             tracing::info!(node = %info.name, host = %info.host, pid = info.pid, "node reported");
         }
         let expires = now + keep_for(info.interval);
+        self.weight = self.weight - replaced + weight;
         self.reports.insert(
             key,
             Tracked {
                 info,
                 size,
+                weight,
                 received: now,
                 expires,
             },
@@ -108,7 +134,8 @@ impl Nodes {
     /// `UNREGISTER_NODE`: forgets the node of `info` (name and instance).
     pub(super) fn unregister(&mut self, info: &NodeInfo) -> Response {
         match self.reports.remove(&(info.name.clone(), info.instance)) {
-            Some(_) => {
+            Some(tracked) => {
+                self.weight -= tracked.weight;
                 tracing::info!(node = %info.name, "node unregistered");
                 Response::new(Status::Ok, format!("Unregistered node: {}", info.name))
             }
@@ -153,13 +180,16 @@ impl Nodes {
 
     /// Drops the reports whose node has been silent too long.
     fn expire(&mut self, now: Instant) {
+        let mut freed = 0;
         self.reports.retain(|(name, _), tracked| {
             let keep = tracked.expires > now;
             if !keep {
+                freed += tracked.weight;
                 tracing::info!(node = %name, "forgot a node that stopped reporting");
             }
             keep
         });
+        self.weight -= freed;
     }
 
     #[cfg(test)]
@@ -171,6 +201,14 @@ impl Nodes {
             .map(|n| n.name)
             .collect()
     }
+}
+
+/// Roughly the bytes a report of `size` encoded bytes takes decoded: its
+/// text, and a fixed cost per entry and per field (their `String`s and
+/// `Vec`s), which an encoding of one or two bytes each would hide.
+fn weight(info: &NodeInfo, size: usize) -> usize {
+    let (entries, fields) = info.items();
+    size + 128 * entries + 64 * fields
 }
 
 /// How long a report with `interval` is kept without a newer one.
@@ -191,7 +229,7 @@ fn shortened(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discovery::protocol::NodePublication;
+    use crate::discovery::protocol::{NodePublication, MAX_NODE_ENTRIES, MAX_NODE_FIELDS};
 
     fn report(name: &str, instance: u64, interval_ms: u64) -> NodeInfo {
         NodeInfo {
@@ -293,6 +331,59 @@ mod tests {
         let refused = nodes.report(report("", 1, 1000), Instant::now());
         assert_eq!(refused.status, Status::Error);
         assert!(nodes.names(Instant::now()).is_empty());
+    }
+
+    /// Entries and fields are bounded per report, and all reports
+    /// together by weight: many cheap-to-send items cannot make the daemon
+    /// hold many times what it was sent.
+    #[tokio::test(start_paused = true)]
+    async fn entries_fields_and_the_total_weight_are_bounded() {
+        let now = Instant::now();
+        let mut nodes = Nodes::new(MAX_NODES);
+        let mut many = report("many", 1, 1000);
+        many.publishes = vec![NodePublication::default(); MAX_NODE_ENTRIES + 1];
+        let refused = nodes.report(many, now);
+        assert_eq!(refused.status, Status::Error);
+        assert!(
+            refused.message.contains("the limits are"),
+            "{}",
+            refused.message
+        );
+        let mut fields = report("fields", 1, 1000);
+        fields.publishes = vec![NodePublication {
+            fields: vec![(String::new(), String::new()); MAX_NODE_FIELDS + 1],
+            ..Default::default()
+        }];
+        assert_eq!(nodes.report(fields, now).status, Status::Error);
+
+        // Heavy reports until the total weight refuses one.
+        let heavy = |i: u64| {
+            let mut r = report(&format!("heavy{i:04}"), i, 1000);
+            r.publishes = vec![
+                NodePublication {
+                    fields: vec![(String::new(), String::new()); 3],
+                    ..Default::default()
+                };
+                500
+            ];
+            r
+        };
+        let mut kept = 0;
+        let refused = loop {
+            let response = nodes.report(heavy(kept), now);
+            if response.status != Status::Ok {
+                break response;
+            }
+            kept += 1;
+            assert!(kept < MAX_NODES as u64, "never refused");
+        };
+        assert!(refused.message.contains("MiB"), "{}", refused.message);
+        assert!(nodes.weight <= MAX_WEIGHT);
+        // One leaves: another fits again; a report replacing its own
+        // earlier one is not counted twice.
+        assert_eq!(nodes.unregister(&heavy(0)).status, Status::Ok);
+        assert_eq!(nodes.report(heavy(kept), now).status, Status::Ok);
+        assert_eq!(nodes.report(heavy(kept), now).status, Status::Ok);
     }
 
     #[tokio::test(start_paused = true)]
