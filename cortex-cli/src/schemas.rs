@@ -9,6 +9,8 @@
 //! by no running node, has no known layout: tools then name its fields by
 //! position (`field0`, `field1`, ...).
 
+use std::time::Duration;
+
 use cortex::discovery::Client;
 use cortex::messages::*;
 use cortex::{Message, Schema};
@@ -50,29 +52,48 @@ impl TypeLayout {
     }
 }
 
+/// How long [`find_layout`] keeps asking for a type no node reports yet.
+const LAYOUT_PATIENCE: Duration = Duration::from_millis(500);
+/// How often it asks meanwhile.
+const LAYOUT_RETRY: Duration = Duration::from_millis(50);
+
 /// The layout of the type with `fingerprint`: a standard message's, or the
 /// one a live node reports for a topic it publishes. `None` when neither
 /// tells (a Python publisher, a daemon without node reports).
+///
+/// A node reports a new publisher at once but in the background, so a tool
+/// may get the publisher's first message before its report: a type no
+/// report has yet is asked for again for up to half a second (once per
+/// type: callers keep the answer).
 pub(crate) async fn find_layout(client: &Client, fingerprint: u64) -> Option<TypeLayout> {
     if let Some(layout) = TypeLayout::standard(fingerprint) {
         return Some(layout);
     }
-    let nodes = match client.list_nodes().await {
-        Ok(nodes) => nodes,
-        Err(error) => {
-            tracing::debug!(%error, "no node reports to learn a type's fields from");
+    let give_up = tokio::time::Instant::now() + LAYOUT_PATIENCE;
+    loop {
+        let nodes = match client.list_nodes().await {
+            Ok(nodes) => nodes,
+            Err(error) => {
+                tracing::debug!(%error, "no node reports to learn a type's fields from");
+                return None;
+            }
+        };
+        let reported = nodes
+            .into_iter()
+            .flat_map(|n| n.info.publishes)
+            .find(|p| p.fingerprint == fingerprint && !p.fields.is_empty());
+        if let Some(p) = reported {
+            return Some(TypeLayout {
+                type_name: p.message_type,
+                fingerprint,
+                fields: p.fields,
+            });
+        }
+        if tokio::time::Instant::now() >= give_up {
             return None;
         }
-    };
-    nodes
-        .into_iter()
-        .flat_map(|n| n.info.publishes)
-        .find(|p| p.fingerprint == fingerprint && !p.fields.is_empty())
-        .map(|p| TypeLayout {
-            type_name: p.message_type,
-            fingerprint,
-            fields: p.fields,
-        })
+        tokio::time::sleep(LAYOUT_RETRY).await;
+    }
 }
 
 /// The standard messages' schemas.

@@ -181,8 +181,18 @@ async fn info_and_list_show_every_publisher_of_a_topic() {
     let a = alpha.publisher::<IntMessage>("/multi").await.unwrap();
     let b = beta.publisher::<IntMessage>("/multi").await.unwrap();
 
-    let (ok, out, err) = w.run(&["topic", "info", "/multi"]).await;
-    assert!(ok, "{err}");
+    // Asked until both nodes' reports (sent in the background as each
+    // publisher starts) have reached the daemon.
+    let started = std::time::Instant::now();
+    let out = loop {
+        let (ok, out, err) = w.run(&["topic", "info", "/multi"]).await;
+        assert!(ok, "{err}");
+        if out.lines().filter(|l| l.contains("     0  ipc://")).count() == 2 {
+            break out;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{out}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(out.contains("publishers:  2"), "{out}");
     let fingerprint = format!("{:#018x}", IntMessage::FINGERPRINT);
     for (node, address) in [("alpha", a.address()), ("beta", b.address())] {
@@ -191,9 +201,10 @@ async fn info_and_list_show_every_publisher_of_a_topic() {
             .find(|l| l.starts_with(node))
             .unwrap_or_else(|| panic!("no line for {node}: {out}"));
         let columns: Vec<&str> = line.split_whitespace().collect();
+        // SUBS: the publishers' nodes report them (no subscriber yet).
         assert_eq!(
             columns,
-            [node, "IntMessage", &fingerprint, address],
+            [node, "IntMessage", &fingerprint, "0", address],
             "{out}"
         );
     }

@@ -237,3 +237,78 @@ async fn record_all_follows_a_topic_registered_later_and_sigint_finishes_the_fil
     let count = summary.stats.unwrap().channel_message_counts[&channel.id];
     assert!(count >= 10, "{count}");
 }
+
+/// A type of this test's own (not a standard message).
+#[derive(cortex::Message, Debug, Clone)]
+struct Wheel {
+    speed: f64,
+    ticks: [i32; 2],
+}
+
+/// A recorder started before the publisher of a type it cannot know
+/// still records that type's fields: a node reports a new publisher
+/// before it can send, so the first message finds the fields at the
+/// daemon. The Foxglove view names them too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_type_published_after_the_recorder_started_is_recorded_with_its_fields() {
+    let w = common::world("cxrecord").await;
+    let file = w.dir.path().join("wheel.mcap");
+    let file_arg = file.to_str().unwrap().to_owned();
+    let mut recorder = Killed(
+        w.addressed(&["record", "-o", &file_arg, "--foxglove", "/wheel"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let node = w.node("base").await;
+    let wheels = node.publisher::<Wheel>("/wheel").await.unwrap();
+    // Sent at once: the recorder's first message may be this one.
+    wheels
+        .wait_for_subscribers(1, FAILSAFE)
+        .await
+        .expect("the recorder subscribes");
+    for i in 0..5 {
+        wheels
+            .publish(&Wheel {
+                speed: f64::from(i),
+                ticks: [i, -i],
+            })
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = recorder.0.id() as libc::pid_t;
+    // SAFETY: a signal to the child this test spawned and has not reaped.
+    let sent = unsafe { libc::kill(pid, libc::SIGINT) };
+    assert_eq!(sent, 0);
+    let status = recorder.0.wait().unwrap();
+    assert!(status.success());
+
+    let data = std::fs::read(&file).unwrap();
+    let summary = mcap::Summary::read(&data)
+        .unwrap()
+        .expect("an indexed file");
+    let schema_of = |topic: &str| {
+        let channel = summary
+            .channels
+            .values()
+            .find(|c| c.topic == topic)
+            .unwrap_or_else(|| panic!("no channel {topic}"));
+        let schema = channel.schema.as_ref().unwrap();
+        serde_json::from_slice::<serde_json::Value>(&schema.data).unwrap()
+    };
+    let schema = schema_of("/wheel");
+    assert_eq!(
+        schema["required"],
+        serde_json::json!(["speed", "ticks"]),
+        "{schema}"
+    );
+    assert_eq!(schema_of("/foxglove/wheel"), schema);
+    let first = mcap::MessageStream::new(&data)
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|m| m.channel.topic == "/foxglove/wheel")
+        .expect("a Foxglove message");
+    let json: serde_json::Value = serde_json::from_slice(&first.data).unwrap();
+    assert_eq!(json, serde_json::json!({ "speed": 0.0, "ticks": [0, 0] }));
+}

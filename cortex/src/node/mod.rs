@@ -285,8 +285,26 @@ impl Node {
         // Managed: reported from `publishers`, not listed as standalone.
         let publisher = self.bind_publisher::<T>(topic.name(), &options).await?;
         lock(&self.inner.publishers).insert(topic.name().to_owned(), Arc::new(publisher));
-        self.inner.changed.notify_one();
+        self.report_new_publisher();
         Ok(())
+    }
+
+    /// Reports a publisher just added at once, in the background (see
+    /// `report::Reporter::report_now`): never delays the caller, even when
+    /// the daemon does not answer.
+    fn report_new_publisher(&self) {
+        let reporter = lock(&self.inner.reporter)
+            .as_ref()
+            .map(report::Reporter::client);
+        match (reporter, self.inner.config.report_interval) {
+            (Some(client), Some(every)) => {
+                let inner = Arc::clone(&self.inner);
+                tokio::spawn(async move {
+                    report::Reporter::report_now(client, &inner, every).await;
+                });
+            }
+            _ => self.inner.changed.notify_one(),
+        }
     }
 
     /// The publisher of an advertised topic, as `T`.
@@ -356,6 +374,7 @@ impl Node {
             .map(|f| (f.name.to_owned(), f.ty.clone()))
             .collect();
         self.list_publisher(publisher.watch(), fields);
+        self.report_new_publisher();
         Ok(publisher)
     }
 
@@ -379,8 +398,12 @@ impl Node {
 
     /// Reports a standalone publisher while it lives.
     fn list_publisher(&self, watch: crate::pubsub::PublisherWatch, fields: Fields) {
-        lock(&self.inner.listed_publishers).push((watch, fields));
-        self.inner.changed.notify_one();
+        if self.inner.config.report_interval.is_none() {
+            return; // Nothing reports: nothing to keep.
+        }
+        let mut listed = lock(&self.inner.listed_publishers);
+        listed.retain(|(watch, _)| watch.get().is_some());
+        listed.push((watch, fields));
     }
 
     /// A standalone publisher on `topic` for messages of a type known at
@@ -408,6 +431,7 @@ impl Node {
         .await?;
         // Its fields are not known here: reported without them.
         self.list_publisher(publisher.watch(), Vec::new());
+        self.report_new_publisher();
         Ok(publisher)
     }
 
@@ -472,13 +496,14 @@ impl Node {
         let subscriber =
             Subscriber::connect(&self.inner.zmq, &self.inner.discovery, topic, options).await?;
         // Reported while the subscriber (its counters) lives.
-        let alive: Arc<dyn Any + Send + Sync> = subscriber.counters();
-        lock(&self.inner.listed_subscriptions).push(report::Listed::new(
-            topic,
-            T::TYPE_NAME,
-            &alive,
-        ));
-        self.inner.changed.notify_one();
+        if self.inner.config.report_interval.is_some() {
+            let alive: Arc<dyn Any + Send + Sync> = subscriber.counters();
+            let mut listed = lock(&self.inner.listed_subscriptions);
+            listed.retain(report::Listed::is_alive);
+            listed.push(report::Listed::new(topic, T::TYPE_NAME, &alive));
+            drop(listed);
+            self.inner.changed.notify_one();
+        }
         Ok(subscriber)
     }
 

@@ -68,7 +68,7 @@ impl Listed {
         }
     }
 
-    fn is_alive(&self) -> bool {
+    pub(super) fn is_alive(&self) -> bool {
         self.alive.strong_count() > 0
     }
 }
@@ -146,6 +146,25 @@ impl Reporter {
                 tracing::debug!(node = %info.name, "unregistering the node timed out; the daemon forgets it after three report intervals")
             }
         }
+    }
+
+    /// Reports `inner` now (bounded by the request timeout; a failure is
+    /// left to the next periodic report). A new publisher is reported so,
+    /// without the periodic reporter's batching delay: a tool that
+    /// receives its first message (`cortex record`, `topic echo`) and asks
+    /// for its type's fields finds them in the daemon's reports at once or
+    /// within milliseconds (the tools ask again for a moment: see
+    /// `cortex-cli`'s `schemas`).
+    pub(super) async fn report_now(client: Client, inner: &Inner, every: Duration) {
+        let info = snapshot(inner, every);
+        if let Err(error) = client.report_node(&info).await {
+            tracing::debug!(node = %info.name, %error, "could not report the node's new publisher; the next report will");
+        }
+    }
+
+    /// The connection reports go over.
+    pub(super) fn client(&self) -> Client {
+        self.client.clone()
     }
 
     /// Stops reporting; the daemon is told if a runtime is still there to
