@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use cortex::{Error, Result};
+use cortex::Result;
 
 use super::output::outln;
 use super::progress::human_bytes;
@@ -83,16 +83,7 @@ impl Sizes {
 /// Prints the bandwidth of the topic once per `--window` (`-n` times; 0 =
 /// until interrupted).
 pub(crate) async fn run(args: Args) -> Result<()> {
-    let window = Some(args.window)
-        .filter(|s| *s > 0.0)
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .ok_or_else(|| Error::InvalidSetting {
-            setting: "--window".into(),
-            problem: format!(
-                "must be a positive number of seconds (and not years), not {:?}",
-                args.window
-            ),
-        })?;
+    let window = crate::flags::seconds("--window", args.window, true)?;
     let topic = args.name.as_str();
     let wait = Duration::from_secs(args.wait_s);
     let mut publishers = Publishers::follow(&args.target.client(), topic, wait, false).await?;

@@ -5,6 +5,7 @@
 mod bw;
 mod discovery;
 mod error;
+mod flags;
 mod follow;
 mod foxglove;
 mod json;

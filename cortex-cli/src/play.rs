@@ -18,7 +18,9 @@
 //! as it can be read.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +38,9 @@ use super::topic::Target;
 
 /// How often the progress line is refreshed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// The slowest and fastest `--rate`.
+const MIN_RATE: f64 = 1e-3;
+const MAX_RATE: f64 = 1e6;
 
 /// Arguments of `cortex play`.
 #[derive(Debug, clap::Args)]
@@ -57,10 +62,17 @@ pub(crate) struct Args {
     /// Skip the first S seconds of the recording.
     #[arg(long, default_value_t = 0.0, value_name = "S")]
     start: f64,
-    /// Seconds between registering the topics and the first message, for
-    /// subscribers to connect.
+    /// Seconds between registering the topics (and --wait-subscribers)
+    /// and the first message, for subscribers to connect.
     #[arg(long, default_value_t = 0.5, value_name = "S")]
     delay: f64,
+    /// Before the first message, wait until each topic has this many
+    /// subscribers (at most --wait-timeout; then it plays anyway).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    wait_subscribers: u64,
+    /// The longest --wait-subscribers waits, in seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    wait_timeout: f64,
     /// The node name the topics are published under.
     #[arg(long, default_value = "cortex_play")]
     node: String,
@@ -90,13 +102,60 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
                 .into(),
         });
     }
+    // From here on Ctrl-C or SIGTERM ends the playback with everything
+    // closed and unregistered, also while it is still setting up.
+    let mut stop = Box::pin(stopped(None));
     let node = Node::new(NodeConfig::new(args.node.clone()).discovery(args.target.address.clone()))
         .await?;
     let mut played: HashMap<String, Arc<Played>> = HashMap::new();
+    let result = async {
+        advertise(&node, &plan, &mut played).await?;
+        if !ready(&played, &settings, &mut stop).await {
+            return Ok(None);
+        }
+        let reading = Reading {
+            path: &path,
+            repeat: args.repeat,
+            start_time,
+        };
+        playback(&reading, &played, &settings, &mut stop)
+            .await
+            .map(Some)
+    }
+    .await;
+    for p in played.into_values() {
+        if let Ok(p) = Arc::try_unwrap(p) {
+            let _ = p.publisher.close().await;
+        }
+    }
+    node.close().await;
+    let Some(played) = result? else {
+        eprintln!("stopped before the first message");
+        return Ok(());
+    };
+    if played.skipped > 0 {
+        eprintln!(
+            "skipped {} message(s) that could not be sent (see the warnings above)",
+            played.skipped
+        );
+    }
+    if let Some(damage) = played.damage {
+        eprintln!("warning: {}: {damage}", path.display());
+    }
+    eprintln!("played {} messages", played.messages);
+    Ok(())
+}
+
+/// Binds one publisher per topic played (two recorded topics remapped
+/// onto one share it), under the recorded type.
+async fn advertise(
+    node: &Node,
+    plan: &BTreeMap<String, (String, String, u64)>,
+    played: &mut HashMap<String, Arc<Played>>,
+) -> Result<(), CliError> {
     let options = PublisherOptions::default();
-    for (recorded, (name, ty, fingerprint)) in &plan {
+    for (recorded, (name, ty, fingerprint)) in plan {
         let publisher = match played.values().find(|p| &*p.name == name) {
-            // Two recorded topics remapped onto one: one publisher.
             Some(p) => Arc::clone(p),
             None => Arc::new(Played {
                 name: name.as_str().into(),
@@ -114,23 +173,82 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
         );
         played.insert(recorded.clone(), publisher);
     }
-    tokio::time::sleep(settings.delay).await;
+    Ok(())
+}
 
+/// Waits for `--wait-subscribers` on every topic (at most
+/// `--wait-timeout`), then `--delay`. False when stopped meanwhile.
+async fn ready(
+    played: &HashMap<String, Arc<Played>>,
+    settings: &Settings,
+    stop: &mut Pin<Box<impl Future<Output = ()>>>,
+) -> bool {
+    let wait = async {
+        if settings.wait_subscribers > 0 {
+            let mut topics: Vec<&Arc<Played>> = played.values().collect();
+            topics.sort_by(|a, b| a.name.cmp(&b.name));
+            topics.dedup_by(|a, b| Arc::ptr_eq(a, b));
+            // One deadline for all: the waits overlap in time.
+            let (n, timeout) = (settings.wait_subscribers, settings.wait_timeout);
+            let deadline = tokio::time::Instant::now() + timeout;
+            for p in topics {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if p.publisher.wait_for_subscribers(n, left).await.is_err() {
+                    eprintln!(
+                        "warning: {} has {} of {n} subscriber(s) after {timeout:?}; playing \
+                         anyway",
+                        p.name,
+                        p.publisher.stats().subscribers,
+                    );
+                }
+            }
+        }
+        tokio::time::sleep(settings.delay).await;
+    };
+    tokio::select! {
+        () = stop.as_mut() => false,
+        () = wait => true,
+    }
+}
+
+/// The file to play.
+struct Reading<'a> {
+    path: &'a Path,
+    repeat: bool,
+    /// Its first log time, when its summary gives it.
+    start_time: Option<u64>,
+}
+
+/// How a playback went.
+struct Outcome {
+    messages: u64,
+    skipped: u64,
+    /// How the file's last pass ended early, if it did.
+    damage: Option<String>,
+}
+
+/// Sends the file's messages at their times until its end (with `--loop`
+/// again and again) or `stop`.
+async fn playback(
+    file: &Reading<'_>,
+    played: &HashMap<String, Arc<Played>>,
+    settings: &Settings,
+    stop: &mut Pin<Box<impl Future<Output = ()>>>,
+) -> Result<Outcome, CliError> {
     let (tx, mut rx) = mpsc::channel::<Item>(256);
     let reading = {
-        let path = path.clone();
-        let repeat = args.repeat;
+        let path = file.path.to_owned();
+        let repeat = file.repeat;
         std::thread::spawn(move || read(&path, repeat, &tx))
     };
-    let mut stop = Box::pin(stopped(None));
     let mut progress = Progress::new();
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
-    let mut clock = Clock::new(settings.rate, settings.start, start_time);
+    let mut clock = Clock::new(settings.rate, settings.start, file.start_time);
     let mut skipped = 0u64;
     let mut failed = None;
     loop {
         let item = tokio::select! {
-            () = &mut stop => break,
+            () = stop.as_mut() => break,
             _ = tick.tick() => {
                 progress.show(&format!("{:.1} s played: ", clock.played()));
                 continue;
@@ -149,14 +267,18 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
             }
             Some(Item::Message(m)) => m,
         };
-        let Some(topic) = played.get(&m.channel.topic) else {
+        // Only cortex channels: a Foxglove view may share a played name.
+        let Some(topic) = played
+            .get(&m.channel.topic)
+            .filter(|_| m.channel.is_cortex())
+        else {
             continue;
         };
         let Some(at) = clock.when(m.log_time) else {
             continue;
         };
         tokio::select! {
-            () = &mut stop => break,
+            () = stop.as_mut() => break,
             () = tokio::time::sleep_until(at) => {}
         }
         match send(topic, &m) {
@@ -172,26 +294,21 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
             }
         }
     }
+    // The reading thread ends at its next send once this is gone.
     drop(rx);
     progress.done(&format!("{:.1} s played: ", clock.played()));
-    let damage = reading.join().ok().flatten();
-    for p in played.into_values() {
-        if let Ok(p) = Arc::try_unwrap(p) {
-            let _ = p.publisher.close().await;
-        }
-    }
-    node.close().await;
+    let damage = tokio::task::spawn_blocking(move || reading.join().ok().flatten())
+        .await
+        .ok()
+        .flatten();
     if let Some(error) = failed {
         return Err(error);
     }
-    if skipped > 0 {
-        eprintln!("skipped {skipped} message(s) that could not be sent (see the warnings above)");
-    }
-    if let Some(damage) = damage {
-        eprintln!("warning: {}: {damage}", path.display());
-    }
-    eprintln!("played {} messages", progress.messages);
-    Ok(())
+    Ok(Outcome {
+        messages: progress.messages,
+        skipped,
+        damage,
+    })
 }
 
 /// The checked flags.
@@ -199,6 +316,8 @@ struct Settings {
     rate: f64,
     start: u64,
     delay: Duration,
+    wait_subscribers: u64,
+    wait_timeout: Duration,
     remap: HashMap<String, String>,
 }
 
@@ -210,23 +329,17 @@ impl Settings {
                 problem,
             })
         };
-        if !(args.rate > 0.0 && args.rate.is_finite()) {
+        if !(MIN_RATE..=MAX_RATE).contains(&args.rate) {
             return Err(invalid(
                 "--rate",
                 format!(
-                    "must be a positive factor (1 = recorded speed), not {}",
+                    "must be a factor from {MIN_RATE} to {MAX_RATE} (1 = recorded speed), not {}",
                     args.rate
                 ),
             ));
         }
-        for (flag, s) in [("--start", args.start), ("--delay", args.delay)] {
-            if !(s >= 0.0 && s.is_finite()) {
-                return Err(invalid(
-                    flag,
-                    format!("must be seconds, 0 or more, not {s}"),
-                ));
-            }
-        }
+        let start = crate::flags::seconds("--start", args.start, false)?;
+        let delay = crate::flags::seconds("--delay", args.delay, false)?;
         let mut remap = HashMap::new();
         for rule in &args.remap {
             let Some((from, to)) = rule.split_once(":=") else {
@@ -245,8 +358,10 @@ impl Settings {
         }
         Ok(Self {
             rate: args.rate,
-            start: (args.start * 1e9) as u64,
-            delay: Duration::from_secs_f64(args.delay),
+            start: u64::try_from(start.as_nanos()).unwrap_or(u64::MAX),
+            delay,
+            wait_subscribers: args.wait_subscribers,
+            wait_timeout: crate::flags::seconds("--wait-timeout", args.wait_timeout, true)?,
             remap,
         })
     }
@@ -453,15 +568,24 @@ impl Clock {
     /// publishers' clocks) goes at once.
     fn when(&mut self, log_time: u64) -> Option<Instant> {
         let first = *self.first.get_or_insert(log_time);
-        // A message logged before the first one read (another publisher's
-        // clock) is not before the start.
+        // `--start` counts from the file's first log time; without a
+        // summary, from the first message read, and a message logged
+        // earlier than that one (another publisher's clock) counts as
+        // before the start. Without `--start`, nothing is skipped.
         if self.skip > 0 && log_time < first.saturating_add(self.skip) {
             return None;
         }
         let (wall, at) = *self.anchor.get_or_insert((Instant::now(), log_time));
         let offset = log_time.saturating_sub(at);
         self.latest = self.latest.max(offset);
-        Some(wall + Duration::from_secs_f64(offset as f64 / 1e9 / self.rate))
+        // At most 2^64 ns / MIN_RATE: about 585 000 years, which the clock
+        // holds; should it not, as late as it can.
+        let wait = Duration::try_from_secs_f64(offset as f64 / 1e9 / self.rate)
+            .unwrap_or(Duration::from_secs(u64::from(u32::MAX)));
+        Some(
+            wall.checked_add(wait)
+                .unwrap_or_else(|| wall + Duration::from_secs(u64::from(u32::MAX))),
+        )
     }
 
     /// A new pass: anchored afresh at its first message.

@@ -127,14 +127,7 @@ impl Call {
     /// `cortex service call`: find the service, ask for its types, send the
     /// request, print the reply.
     async fn run(self) -> Result<(), CliError> {
-        if !(self.timeout > 0.0 && self.timeout.is_finite()) {
-            return Err(cortex::Error::InvalidSetting {
-                setting: "--timeout".into(),
-                problem: format!("must be a positive number of seconds, not {}", self.timeout),
-            }
-            .into());
-        }
-        let timeout = Duration::from_secs_f64(self.timeout);
+        let timeout = crate::flags::seconds("--timeout", self.timeout, true)?;
         let deadline = Instant::now() + timeout;
         // A typo in the request fails before anything is sent.
         let given = json::parse_object(&self.request, r#"{"value": 1.5}"#)

@@ -99,13 +99,7 @@ pub(crate) async fn run(command: Command) -> Result<(), cortex::Error> {
             .await
         }
         Command::Hz { window, watch: w } => {
-            if !(window > 0.0 && window.is_finite()) {
-                return Err(cortex::Error::InvalidSetting {
-                    setting: "--window".into(),
-                    problem: format!("must be a positive number of seconds, not {window}"),
-                });
-            }
-            let window = Duration::from_secs_f64(window);
+            let window = crate::flags::seconds("--window", window, true)?;
             super::watch::hz(
                 &w.target.client(),
                 &w.name,

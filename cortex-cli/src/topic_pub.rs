@@ -116,8 +116,7 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         .and_then(|hz| duration("--rate", 1.0 / hz))?
         // Faster than the clock can tell: as fast as it goes.
         .max(Duration::from_nanos(1));
-    let wait = positive("--wait-timeout", args.wait_timeout, "seconds")
-        .and_then(|s| duration("--wait-timeout", s))?;
+    let wait = crate::flags::seconds("--wait-timeout", args.wait_timeout, true)?;
     let count = if args.once { Some(1) } else { args.count };
     // A typo fails before anything is registered.
     let given = json::parse_object(&args.message, r#"{"data": 5}"#)

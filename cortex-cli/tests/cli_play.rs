@@ -141,11 +141,12 @@ fn two_topics(path: &Path) -> (Vec<ImageMessage>, Vec<IntMessage>) {
 }
 
 /// `cortex play ARGS` on the world's daemon and socket directory. The
-/// first message goes 2 s after the topics are registered (`--delay`), so
-/// the subscribers the test makes once they are registered connect first.
+/// first message waits for a subscriber on every topic played
+/// (`--wait-subscribers 1`): the test makes them once the topics are
+/// registered.
 fn play(w: &common::World, args: &[&str]) -> Killed {
     Killed(
-        w.addressed(&[&["play", "--delay", "2"], args].concat())
+        w.addressed(&[&["play", "--wait-subscribers", "1"], args].concat())
             .env("CORTEX_SOCKET_ROOT", w.dir.path().join("topics"))
             .stderr(Stdio::piped())
             .spawn()
@@ -541,4 +542,49 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
         .collect()
+}
+
+/// Ctrl-C while the player still waits for subscribers ends it cleanly:
+/// exit 0, its topics unregistered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_before_the_first_message_unregisters_the_topics() {
+    let w = common::world("cxplay").await;
+    let file = w.dir.path().join("two.mcap");
+    two_topics(&file);
+    let player = Killed(
+        w.addressed(&[
+            "play",
+            &arg(&file),
+            "--wait-subscribers",
+            "1",
+            "--wait-timeout",
+            "300",
+        ])
+        .env("CORTEX_SOCKET_ROOT", w.dir.path().join("topics"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let node = w.node("observer").await;
+    let client = node.discovery();
+    tokio::time::timeout(FAILSAFE, async {
+        while client.publishers("/b").await.unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the player registers /b");
+    player.signal(libc::SIGINT);
+    let (ok, stderr) = player.finish().await;
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("stopped before the first message"),
+        "{stderr}"
+    );
+    for topic in ["/a", "/b"] {
+        assert!(
+            client.publishers(topic).await.unwrap().is_empty(),
+            "{topic}"
+        );
+    }
 }

@@ -320,7 +320,15 @@ async fn the_pipeline_is_recorded_inspected_and_replayed_into_the_processor() {
     }
     let player = Spawned(
         cortex(
-            &["play", &file_arg, "--topics", CAMERA.name(), "--delay", "2"],
+            // The processor and this test's subscriber.
+            &[
+                "play",
+                &file_arg,
+                "--topics",
+                CAMERA.name(),
+                "--wait-subscribers",
+                "2",
+            ],
             &discovery,
             &root,
         )

@@ -137,9 +137,12 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
     }
     drop(tx);
 
-    let deadline = args
-        .duration
-        .map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = match args.duration {
+        Some(s) => {
+            Some(tokio::time::Instant::now() + crate::flags::seconds("--duration", s, false)?)
+        }
+        None => None,
+    };
     let mut stop = Box::pin(stopped(deadline));
     let mut progress = Progress::new();
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
