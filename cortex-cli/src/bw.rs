@@ -86,7 +86,8 @@ pub(crate) async fn run(args: Args) -> Result<()> {
     let window = crate::flags::seconds("--window", args.window, true)?;
     let topic = args.name.as_str();
     let wait = Duration::from_secs(args.wait_s);
-    let mut publishers = Publishers::follow(&args.target.client(), topic, wait, false).await?;
+    let mut publishers =
+        Publishers::follow(&args.target.client(), topic, wait, false, false).await?;
     let mut followed = 0usize;
     let mut sizes = Sizes::default();
     let mut done = 0u64;

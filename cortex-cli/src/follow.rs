@@ -25,6 +25,11 @@ pub(crate) struct Incoming {
     pub(crate) from: Arc<TopicInfo>,
     /// Its frames after the topic frame (header, metadata, buffers).
     pub(crate) frames: Vec<Bytes>,
+    /// How many messages its publisher keeps for late joiners (0: not
+    /// latched). A latched publisher's kept messages come first.
+    pub(crate) latched: u64,
+    /// One of those kept messages: sent before we joined.
+    pub(crate) replayed: bool,
 }
 
 /// Every topic registered now or later, each followed once ([`follow`];
@@ -78,7 +83,7 @@ pub(crate) async fn follow(
     verb: &'static str,
 ) {
     let mut publishers = loop {
-        match Publishers::follow(&client, &topic, TOPIC_WAIT, false).await {
+        match Publishers::follow(&client, &topic, TOPIC_WAIT, false, true).await {
             Ok(publishers) => break publishers,
             Err(cortex::Error::Discovery(e))
                 if matches!(*e, DiscoveryError::WaitTimeout { .. }) => {}
@@ -98,11 +103,18 @@ pub(crate) async fn follow(
             }
         };
         match event {
-            Event::Message { from, frames } => {
+            Event::Message {
+                from,
+                frames,
+                latched,
+                replayed,
+            } => {
                 let incoming = Incoming {
                     topic: name.clone(),
                     from,
                     frames,
+                    latched,
+                    replayed,
                 };
                 if tx.send(incoming).await.is_err() {
                     return;

@@ -150,25 +150,43 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
 /// onto one share it), under the recorded type.
 async fn advertise(
     node: &Node,
-    plan: &BTreeMap<String, (String, String, u64)>,
+    plan: &BTreeMap<String, Planned>,
     played: &mut HashMap<String, Arc<Played>>,
 ) -> Result<(), CliError> {
-    let options = PublisherOptions::default();
-    for (recorded, (name, ty, fingerprint)) in plan {
+    for (recorded, planned) in plan {
+        let Planned {
+            name,
+            ty,
+            fingerprint,
+            latched,
+        } = planned;
         let publisher = match played.values().find(|p| &*p.name == name) {
             Some(p) => Arc::clone(p),
-            None => Arc::new(Played {
-                name: name.as_str().into(),
-                publisher: node.raw_publisher(name, ty, *fingerprint, &options).await?,
-                fingerprint: *fingerprint,
-            }),
+            None => {
+                // A latched topic is played latched: late joiners get its
+                // last messages, as from the recorded publisher.
+                let options = PublisherOptions {
+                    latched: usize::try_from(*latched).unwrap_or(usize::MAX),
+                    ..PublisherOptions::default()
+                };
+                Arc::new(Played {
+                    name: name.as_str().into(),
+                    publisher: node.raw_publisher(name, ty, *fingerprint, &options).await?,
+                    fingerprint: *fingerprint,
+                })
+            }
         };
         eprintln!(
-            "playing {recorded}{} ({ty}, {fingerprint:#018x})",
+            "playing {recorded}{} ({ty}, {fingerprint:#018x}{})",
             if recorded == name {
                 String::new()
             } else {
                 format!(" as {name}")
+            },
+            if *latched > 0 {
+                format!(", latched {latched}")
+            } else {
+                String::new()
             }
         );
         played.insert(recorded.clone(), publisher);
@@ -367,14 +385,25 @@ impl Settings {
     }
 }
 
-/// Per recorded topic to play: the name to publish it under, its type
-/// name and fingerprint.
+/// How one recorded topic is played.
+struct Planned {
+    /// The name it is published under.
+    name: String,
+    /// The recorded type name.
+    ty: String,
+    fingerprint: u64,
+    /// How many messages its publisher keeps for late joiners (0: not
+    /// latched), as recorded.
+    latched: u64,
+}
+
+/// Per recorded topic to play, how.
 fn plan(
     path: &Path,
     channels: &[Arc<Channel>],
     only: &[String],
     remap: &HashMap<String, String>,
-) -> Result<BTreeMap<String, (String, String, u64)>, CliError> {
+) -> Result<BTreeMap<String, Planned>, CliError> {
     let cortex: Vec<&Arc<Channel>> = channels.iter().filter(|c| c.is_cortex()).collect();
     let recorded = || {
         let mut names: Vec<&str> = cortex.iter().map(|c| c.topic.as_str()).collect();
@@ -403,7 +432,7 @@ fn plan(
             });
         }
     }
-    let mut plan: BTreeMap<String, (String, String, u64)> = BTreeMap::new();
+    let mut plan: BTreeMap<String, Planned> = BTreeMap::new();
     let mut types: HashMap<String, (String, u64, String)> = HashMap::new();
     for c in cortex {
         if !only.is_empty() && !only.contains(&c.topic) {
@@ -439,7 +468,15 @@ fn plan(
             }
         }
         types.insert(name.clone(), (ty.clone(), fingerprint, c.topic.clone()));
-        plan.insert(c.topic.clone(), (name, ty, fingerprint));
+        plan.insert(
+            c.topic.clone(),
+            Planned {
+                name,
+                ty,
+                fingerprint,
+                latched: c.latched(),
+            },
+        );
     }
     Ok(plan)
 }

@@ -7,6 +7,10 @@
 //! (`WATCH_PUBLISHERS`, a long poll); a Python daemon, which has one
 //! publisher per topic and no watch, is asked `LOOKUP_TOPIC` every
 //! poll interval instead.
+//!
+//! With `replays`, a latched publisher is also asked for the messages it
+//! keeps (its replay, see [`replay_topic`]): they come first, as messages
+//! with `replayed` set, less any that already arrived live.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -16,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cortex::discovery::{check_topic_address, Client, TopicInfo};
 use cortex::io::{frame_to_bytes, AsyncSocket};
-use cortex::pubsub::beacon_topic;
+use cortex::pubsub::{beacon_topic, replay_topic};
 use cortex::{Error, Header, Result};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -35,6 +39,11 @@ pub(crate) enum Event {
     Message {
         from: Arc<TopicInfo>,
         frames: Vec<Bytes>,
+        /// How many messages the publisher keeps for late joiners (0: not
+        /// latched).
+        latched: u64,
+        /// It comes from the publisher's replay: sent before we joined.
+        replayed: bool,
     },
     /// A sequence beacon: the publisher's last sequence so far.
     Beacon {
@@ -53,6 +62,17 @@ struct Source {
     leaving: bool,
     /// Leaving, and nothing more has arrived.
     drained: bool,
+    /// How many messages the publisher keeps (0: not latched).
+    latched: u64,
+    /// The replay asked for, until its end marker.
+    replay: Option<Pending>,
+}
+
+/// A replay on its way: its topic frame, and the sequences that arrived
+/// live meanwhile (not repeated from the replay).
+struct Pending {
+    topic_frame: Vec<u8>,
+    live: HashSet<u64>,
 }
 
 impl Source {
@@ -73,7 +93,9 @@ pub(crate) struct Publishers {
     /// Where the next round of reading starts (fairness between publishers).
     next: usize,
     events: VecDeque<Event>,
-    changes: mpsc::Receiver<Vec<TopicInfo>>,
+    changes: mpsc::Receiver<Vec<(TopicInfo, u64)>>,
+    /// Whether latched publishers are asked for their replays.
+    replays: bool,
     watcher: JoinHandle<()>,
     /// Records already reported as unusable (node, address), so each is
     /// reported once.
@@ -89,12 +111,14 @@ impl Drop for Publishers {
 impl Publishers {
     /// Waits up to `wait` for `topic` to be registered, connects to its
     /// publisher and follows its publishers from then on; `beacons`
-    /// subscribes to their sequence beacons too.
+    /// subscribes to their sequence beacons too, `replays` asks latched
+    /// publishers for what they keep.
     pub(crate) async fn follow(
         client: &Client,
         topic: &str,
         wait: Duration,
         beacons: bool,
+        replays: bool,
     ) -> Result<Self> {
         let first = client.wait_for_topic(topic, wait).await?;
         let (tx, changes) = mpsc::channel(4);
@@ -107,11 +131,13 @@ impl Publishers {
             next: 0,
             events: VecDeque::new(),
             changes,
+            replays,
             watcher,
             refused: HashSet::new(),
         };
-        // The watch's first answer confirms it (or says it has left).
-        publishers.apply(vec![first]);
+        // The watch's first answer confirms it (or says it has left), and
+        // tells whether it is latched.
+        publishers.apply(vec![(first, 0)]);
         Ok(publishers)
     }
 
@@ -203,16 +229,24 @@ impl Publishers {
 
     /// Takes the publishers discovery knows now: connects to the new ones,
     /// marks the ones no longer there as leaving.
-    fn apply(&mut self, publishers: Vec<TopicInfo>) {
+    fn apply(&mut self, publishers: Vec<(TopicInfo, u64)>) {
         for source in &mut self.sources {
-            source.leaving = !publishers.iter().any(|p| source.is(p));
+            source.leaving = !publishers.iter().any(|(p, _)| source.is(p));
             source.drained &= source.leaving;
         }
-        for info in publishers {
-            if info.name != self.topic || self.sources.iter().any(|s| s.is(&info)) {
+        for (info, latched) in publishers {
+            if info.name != self.topic {
                 continue;
             }
-            match self.open(&info) {
+            if let Some(source) = self.sources.iter_mut().find(|s| s.is(&info)) {
+                // Learnt from the watch after the first record: ask now.
+                if latched > source.latched && self.replays && source.replay.is_none() {
+                    source.latched = latched;
+                    source.replay = ask_replay(&source.socket, &self.topic);
+                }
+                continue;
+            }
+            match self.open(&info, latched) {
                 Ok(source) => {
                     self.events.push_back(Event::Joined(source.info.clone()));
                     self.sources.push(source);
@@ -233,9 +267,9 @@ impl Publishers {
         }
     }
 
-    /// A SUB socket connected to the publisher of `info`; the error says
-    /// why it cannot be.
-    fn open(&self, info: &TopicInfo) -> std::result::Result<Source, String> {
+    /// A SUB socket connected to the publisher of `info` (keeping
+    /// `latched` messages); the error says why it cannot be.
+    fn open(&self, info: &TopicInfo, latched: u64) -> std::result::Result<Source, String> {
         check_topic_address(&info.address)?;
         let socket = self
             .ctx
@@ -252,29 +286,90 @@ impl Publishers {
             .map_err(|e| format!("connecting failed: {e}"))?;
         let socket = AsyncSocket::new(socket)
             .map_err(|e| format!("registering its socket with tokio failed: {e}"))?;
+        let replay = if self.replays && latched > 0 {
+            ask_replay(&socket, &self.topic)
+        } else {
+            None
+        };
         Ok(Source {
             socket,
             info: Arc::new(info.clone()),
             leaving: false,
             drained: false,
+            latched,
+            replay,
         })
     }
 }
 
-/// What `frames` from `source` are: a message of the topic, a beacon (if
-/// wanted), or nothing of ours (`None`: another topic sharing the prefix).
+/// Subscribes `socket` to a replay of `topic` for a new id: what it will
+/// wait for. `None` (no replay) if the subscription fails.
+fn ask_replay(socket: &AsyncSocket, topic: &str) -> Option<Pending> {
+    let topic_frame = replay_topic(topic, unique_id());
+    match socket.get_ref().set_subscribe(&topic_frame) {
+        Ok(()) => Some(Pending {
+            topic_frame,
+            live: HashSet::new(),
+        }),
+        Err(error) => {
+            tracing::debug!(topic, %error, "could not ask for the latched replay");
+            None
+        }
+    }
+}
+
+/// A number for a replay, unlike any other subscriber's.
+fn unique_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(now.as_nanos());
+    }
+    h.finish()
+}
+
+/// What `frames` from `source` are: a message of the topic (live or from
+/// its replay), a beacon (if wanted), or nothing of ours (`None`: another
+/// topic sharing the prefix, a replay's end marker, a replayed message
+/// that already arrived live).
 fn classify(
     topic: &str,
     beacon: Option<&[u8]>,
-    source: &Source,
+    source: &mut Source,
     frames: Vec<zmq::Message>,
 ) -> Option<Event> {
     let mut frames = frames.into_iter();
     let first = frames.next()?;
     if *first == *topic.as_bytes() {
+        let frames: Vec<Bytes> = frames.map(frame_to_bytes).collect();
+        if let Some(pending) = &mut source.replay {
+            if let Some(header) = frames.first().and_then(|h| Header::from_bytes(h).ok()) {
+                pending.live.insert(header.sequence);
+            }
+        }
         return Some(Event::Message {
             from: source.info.clone(),
-            frames: frames.map(frame_to_bytes).collect(),
+            frames,
+            latched: source.latched,
+            replayed: false,
+        });
+    }
+    if let Some(pending) = source.replay.as_mut().filter(|p| *first == *p.topic_frame) {
+        let frames: Vec<Bytes> = frames.map(frame_to_bytes).collect();
+        if frames.is_empty() {
+            source.replay = None; // The end marker.
+            return None;
+        }
+        let header = Header::from_bytes(&frames[0]).ok()?;
+        if pending.live.contains(&header.sequence) {
+            return None;
+        }
+        return Some(Event::Message {
+            from: source.info.clone(),
+            frames,
+            latched: source.latched,
+            replayed: true,
         });
     }
     if beacon.is_some_and(|b| *first == *b) {
@@ -297,11 +392,18 @@ fn has_input(socket: &AsyncSocket) -> bool {
 
 /// Feeds `changes` with the publishers of `topic` at the start and after
 /// every change, until the receiver is gone.
-async fn watch(client: Client, topic: String, changes: mpsc::Sender<Vec<TopicInfo>>) {
+async fn watch(client: Client, topic: String, changes: mpsc::Sender<Vec<(TopicInfo, u64)>>) {
     let mut watch = client.watch_publishers(&topic);
     loop {
         match watch.next().await {
             Ok(Some(publishers)) => {
+                let publishers = publishers
+                    .into_iter()
+                    .map(|p| {
+                        let latched = watch.latched(&p);
+                        (p, latched)
+                    })
+                    .collect();
                 if changes.send(publishers).await.is_err() {
                     return;
                 }
@@ -318,7 +420,7 @@ async fn watch(client: Client, topic: String, changes: mpsc::Sender<Vec<TopicInf
 /// The fallback for a daemon that cannot watch (a Python daemon: one
 /// publisher per topic): `LOOKUP_TOPIC` every poll interval, and the
 /// record (or none) whenever it changes.
-async fn poll_lookup(client: &Client, topic: &str, changes: &mpsc::Sender<Vec<TopicInfo>>) {
+async fn poll_lookup(client: &Client, topic: &str, changes: &mpsc::Sender<Vec<(TopicInfo, u64)>>) {
     tracing::debug!(
         topic,
         daemon = client.address(),
@@ -329,7 +431,7 @@ async fn poll_lookup(client: &Client, topic: &str, changes: &mpsc::Sender<Vec<To
         if let Ok(current) = client.lookup(topic).await {
             if last.as_ref() != Some(&current) {
                 if changes
-                    .send(current.iter().cloned().collect())
+                    .send(current.iter().map(|p| (p.clone(), 0)).collect())
                     .await
                     .is_err()
                 {

@@ -16,15 +16,21 @@ use super::publishers::{Event, Publishers};
 use super::schemas::{find_layout, TypeLayout};
 
 /// Prints up to `count` messages (0 = until interrupted), from every
-/// publisher of `topic`, each with the node it came from.
+/// publisher of `topic`, each with the node it came from; a latched
+/// publisher's kept messages first, marked `(latched)`.
 pub(crate) async fn echo(client: &Client, topic: &str, count: u64, wait: Duration) -> Result<()> {
-    let mut publishers = Publishers::follow(client, topic, wait, false).await?;
+    let mut publishers = Publishers::follow(client, topic, wait, false, true).await?;
     let mut printed = 0;
     // Field names by fingerprint, learnt at each type's first message.
     let mut layouts: HashMap<u64, Option<TypeLayout>> = HashMap::new();
     while count == 0 || printed < count {
-        let (from, frames) = match publishers.next().await? {
-            Event::Message { from, frames } => (from, frames),
+        let (from, frames, replayed) = match publishers.next().await? {
+            Event::Message {
+                from,
+                frames,
+                replayed,
+                ..
+            } => (from, frames, replayed),
             Event::Joined(info) => {
                 eprintln!(
                     "echoing {topic} ({}, {:#018x}) from node {} at {}",
@@ -41,10 +47,12 @@ pub(crate) async fn echo(client: &Client, topic: &str, count: u64, wait: Duratio
         match DynamicMessage::decode(&frames) {
             Ok(msg) => {
                 outln!(
-                    "--- seq {} stamp {} ns from {}",
+                    "--- seq {} stamp {} ns from {}{}",
                     msg.header.sequence,
                     msg.header.timestamp_ns,
-                    from.publisher_node
+                    from.publisher_node,
+                    // Kept by a latched publisher, sent before we joined.
+                    if replayed { " (latched)" } else { "" }
                 )?;
                 let fingerprint = msg.header.fingerprint;
                 if let Entry::Vacant(entry) = layouts.entry(fingerprint) {
@@ -93,7 +101,7 @@ pub(crate) async fn hz(
     reports: u64,
     wait: Duration,
 ) -> Result<()> {
-    let mut publishers = Publishers::follow(client, topic, wait, true).await?;
+    let mut publishers = Publishers::follow(client, topic, wait, true, false).await?;
     let mut rates: Vec<Rate> = Vec::new();
     let mut done = 0u64;
     let mut start = Instant::now();
@@ -138,7 +146,7 @@ fn count(topic: &str, rates: &mut Vec<Rate>, event: Event) {
                 rate.left = true;
             }
         }
-        Event::Message { from, frames } => {
+        Event::Message { from, frames, .. } => {
             if let Some(rate) = rate_of(rates, &from) {
                 rate.received += 1;
                 if let Some(h) = frames.first().and_then(|h| Header::from_bytes(h).ok()) {

@@ -312,3 +312,102 @@ async fn a_type_published_after_the_recorder_started_is_recorded_with_its_fields
     let json: serde_json::Value = serde_json::from_slice(&first.data).unwrap();
     assert_eq!(json, serde_json::json!({ "speed": 0.0, "ticks": [0, 0] }));
 }
+
+/// A latched publisher's message from before the recording is recorded
+/// (the recorder asks for it as a late subscriber does), logged when it
+/// was received, with the depth in the channel metadata; `cortex play`
+/// publishes it latched again, so a subscriber that joins after it was
+/// played still gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_latched_message_from_before_the_recording_is_recorded_and_played_latched() {
+    let w = common::world("cxrecord").await;
+    let node = w.node("sensor").await;
+    let options = cortex::pubsub::PublisherOptions {
+        latched: 1,
+        ..Default::default()
+    };
+    let calibration = node
+        .publisher_with::<IntMessage>("/calibration", &options)
+        .await
+        .unwrap();
+    calibration.publish(&IntMessage { data: 42 }).unwrap();
+    let ticks = node.publisher::<IntMessage>("/tick").await.unwrap();
+
+    let file = w.dir.path().join("latched.mcap");
+    let file_arg = file.to_str().unwrap().to_owned();
+    let mut recorder = Killed(
+        w.addressed(&["record", "-o", &file_arg, "/calibration", "/tick"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    ticks
+        .wait_for_subscribers(1, FAILSAFE)
+        .await
+        .expect("the recorder subscribes");
+    // Ticks for a second: the player is still playing when the test's
+    // late subscriber joins.
+    for i in 0..20 {
+        ticks.publish(&IntMessage { data: i }).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = recorder.0.id() as libc::pid_t;
+    // SAFETY: a signal to the child this test spawned and has not reaped.
+    let sent = unsafe { libc::kill(pid, libc::SIGINT) };
+    assert_eq!(sent, 0);
+    assert!(recorder.0.wait().unwrap().success());
+    drop((calibration, ticks));
+
+    let data = std::fs::read(&file).unwrap();
+    let summary = mcap::Summary::read(&data)
+        .unwrap()
+        .expect("an indexed file");
+    let channel = summary
+        .channels
+        .values()
+        .find(|c| c.topic == "/calibration")
+        .expect("the latched topic is recorded");
+    assert_eq!(channel.metadata["latched"], "1");
+    let stats = summary.stats.clone().unwrap();
+    assert_eq!(stats.channel_message_counts[&channel.id], 1);
+    let message = mcap::MessageStream::new(&data)
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|m| m.channel.topic == "/calibration")
+        .unwrap();
+    let header = Header::from_bytes(&frames(&message.data)[0]).unwrap();
+    assert_eq!(message.publish_time, header.timestamp_ns);
+    assert!(
+        message.log_time > header.timestamp_ns,
+        "logged when received"
+    );
+    // Logged no earlier than the file's other messages start (within the
+    // recorder's start-up), so a replay sends it first, at once.
+    assert!(message.log_time <= stats.message_end_time);
+
+    // Played: a subscriber that joins once it has gone out still gets it.
+    let mut player = Killed(
+        w.addressed(&["play", &file_arg, "--delay", "0"])
+            .env("CORTEX_SOCKET_ROOT", w.dir.path().join("topics"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let listener = w.node("late").await;
+    let mut ticks = listener.subscriber::<IntMessage>("/tick").await.unwrap();
+    // A tick arrives: playback is under way, the calibration was sent.
+    tokio::time::timeout(FAILSAFE, ticks.recv())
+        .await
+        .expect("a played tick")
+        .unwrap();
+    let mut late = listener
+        .subscriber::<IntMessage>("/calibration")
+        .await
+        .unwrap();
+    let (got, _) = tokio::time::timeout(FAILSAFE, late.recv())
+        .await
+        .expect("the latched calibration")
+        .unwrap();
+    assert_eq!(got.data, 42);
+    assert!(player.0.wait().unwrap().success());
+}

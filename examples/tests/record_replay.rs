@@ -1,5 +1,6 @@
 //! The pipeline recorded and replayed, as a user would: `cortex record
-//! --foxglove` while the sensor and processor run; the file read back with
+//! --foxglove` while the sensor and processor run (the latched calibration,
+//! published before, included); the file read back with
 //! the `mcap` crate (channels, schemas, counts, byte-exact frames) and with
 //! the official Python MCAP libraries (the Foxglove images decoded with the
 //! schema in the file); then, with the sensor stopped, `cortex info` and
@@ -24,7 +25,7 @@ mod msgs;
 mod common;
 
 use common::{sigterm, spawn, wait_exit, Spawned};
-use msgs::{Summary, CAMERA, IMU, PROCESSED};
+use msgs::{Summary, CALIBRATION, CAMERA, IMU, PROCESSED};
 
 /// Only against a hang: every wait ends on an event well before it.
 const FAILSAFE: Duration = Duration::from_secs(60);
@@ -138,6 +139,7 @@ async fn the_pipeline_is_recorded_inspected_and_replayed_into_the_processor() {
                 CAMERA.name(),
                 IMU.name(),
                 PROCESSED.name(),
+                CALIBRATION.name(),
             ],
             &discovery,
             &root,
@@ -198,11 +200,27 @@ async fn the_pipeline_is_recorded_inspected_and_replayed_into_the_processor() {
                 "protobuf"
             ),
             ("/foxglove/sensor/b", "json", "Imu", "jsonschema"),
+            (
+                "/foxglove/sensor/calibration",
+                "json",
+                "Calibration",
+                "jsonschema"
+            ),
             ("/processed", "cortex", "Summary", "jsonschema"),
             ("/sensor/a", "cortex", "ImageMessage", "jsonschema"),
             ("/sensor/b", "cortex", "Imu", "jsonschema"),
+            ("/sensor/calibration", "cortex", "Calibration", "jsonschema"),
         ]
     );
+    // The calibration was published once, before the recorder started;
+    // the recorder asked the latched sensor for it.
+    assert_eq!(channels["/sensor/calibration"].3, 1);
+    let calibration = summary
+        .channels
+        .values()
+        .find(|c| c.topic == CALIBRATION.name())
+        .unwrap();
+    assert_eq!(calibration.metadata["latched"], "1");
     // Imu is the pipeline's own type: its fields come from the sensor's
     // node report, so its JSON Schema lists them.
     let imu = summary

@@ -7,13 +7,13 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use cortex::discovery::TopicInfo;
 use cortex::Header;
 use mcap::records::MessageHeader;
 
 use super::foxglove_view::{FoxgloveView, TypeOf};
 use super::json_schema::json_schema;
+use crate::follow::Incoming;
 use crate::schemas::TypeLayout;
 
 /// The layouts of the types seen, by fingerprint (`None`: not known).
@@ -58,30 +58,44 @@ impl Recording {
         })
     }
 
-    /// Writes a message of `topic` from the publisher `from`: `frames` as
-    /// they came off the wire after the topic frame; `layouts` gives the
-    /// fields of the types known (for the schema records). Returns the
-    /// bytes it took, or `None` when the frames have no readable header
-    /// (skipped).
+    /// Writes the message `m`: its frames as they came off the wire after
+    /// the topic frame; `layouts` gives the fields of the types known (for
+    /// the schema records). Returns the bytes it took, or `None` when the
+    /// frames have no readable header (skipped).
+    ///
+    /// Publish time is the header's time. So is log time, except for a
+    /// message a latched publisher kept from before the recording started
+    /// (`m.replayed`): it is logged when it was received, so a replay of
+    /// the file sends it at its start, not minutes before.
     pub(super) fn write(
         &mut self,
-        topic: &str,
-        from: &TopicInfo,
-        frames: &[Bytes],
+        m: &Incoming,
         layouts: &Layouts,
     ) -> mcap::McapResult<Option<usize>> {
+        let (topic, from, frames) = (&*m.topic, &*m.from, &m.frames[..]);
         let Some(header) = frames.first().and_then(|h| Header::from_bytes(h).ok()) else {
             return Ok(None);
         };
         let type_name = type_name(from, header.fingerprint);
         let layout = layouts.get(&header.fingerprint).and_then(Option::as_ref);
-        let channel_id = self.channel(topic, from, &type_name, header.fingerprint, layout)?;
+        let channel_id = self.channel(
+            topic,
+            from,
+            &type_name,
+            header.fingerprint,
+            layout,
+            m.latched,
+        )?;
         encode_frames(frames, &mut self.buffer);
         let record = MessageHeader {
             channel_id,
             // MCAP's sequence is 32 bits; cortex's wraps into it.
             sequence: header.sequence as u32,
-            log_time: header.timestamp_ns,
+            log_time: if m.replayed {
+                now_ns().max(header.timestamp_ns)
+            } else {
+                header.timestamp_ns
+            },
             publish_time: header.timestamp_ns,
         };
         self.writer.write_to_known_channel(&record, &self.buffer)?;
@@ -105,6 +119,7 @@ impl Recording {
         type_name: &str,
         fingerprint: u64,
         layout: Option<&TypeLayout>,
+        latched: u64,
     ) -> mcap::McapResult<u16> {
         let type_name = type_name.to_owned();
         let schema_id = match self.schemas.get(&(type_name.clone(), fingerprint)) {
@@ -120,11 +135,15 @@ impl Recording {
         if let Some(&id) = self.channels.get(&key) {
             return Ok(id);
         }
-        let metadata = BTreeMap::from([
+        let mut metadata = BTreeMap::from([
             ("fingerprint".to_owned(), format!("{fingerprint:#018x}")),
             ("publisher_node".to_owned(), from.publisher_node.clone()),
             ("message_type".to_owned(), type_name),
         ]);
+        if latched > 0 {
+            // `cortex play` keeps as many for its late joiners.
+            metadata.insert("latched".to_owned(), latched.to_string());
+        }
         let id = self
             .writer
             .add_channel(schema_id, topic, MESSAGE_ENCODING, &metadata)?;
@@ -159,4 +178,11 @@ fn type_name(from: &TopicInfo, fingerprint: u64) -> String {
         None if from.fingerprint == fingerprint => from.message_type.clone(),
         None => format!("{fingerprint:#018x}"),
     }
+}
+
+/// Now, in ns since the Unix epoch.
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }

@@ -9,17 +9,23 @@
 //!   name and fingerprint (`x-cortex-fingerprint`).
 //! - **Channels**: one per topic and type; topic = the cortex topic,
 //!   message encoding `cortex`, metadata `fingerprint` (hex),
-//!   `message_type` and `publisher_node` (the first publisher seen).
+//!   `message_type`, `publisher_node` (the first publisher seen) and, for
+//!   a latched topic, `latched` (how many messages its publisher keeps).
 //! - **Messages**: the frames after the topic frame (header, metadata,
 //!   out-of-band buffers), as `u32` LE frame count, then per frame `u32` LE
-//!   length and its bytes, so a replay sends the same bytes. Log and publish
-//!   time are the header's `timestamp_ns`; sequence is the header's sequence
-//!   (its low 32 bits).
-//!
+//!   length and its bytes, so a replay sends the same bytes. Publish time
+//!   is the header's `timestamp_ns`, and so is log time, except for a
+//!   latched publisher's message from before the recording (below);
+//!   sequence is the header's sequence (its low 32 bits).
 //! - **With `--foxglove`**: per cortex channel also one on
 //!   `/foxglove<topic>` holding the same messages as Foxglove shows them
 //!   (see [`foxglove_view`]), with metadata `cortex_topic`, `cortex_type`
 //!   and `cortex_fingerprint`.
+//!
+//! A latched publisher is asked for the messages it keeps, so what it
+//! published before the recording started is in the file too, logged
+//! when it was received (its publish time is still the header's): a
+//! replay sends it at the start.
 //!
 //! Named topics are followed once they appear; with `--all`, every topic
 //! registered now and later (the daemon is listed every 500 ms). Each
@@ -164,7 +170,7 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
                 incoming = rx.recv() => {
                     let Some(m) = incoming else { break };
                     learn_layout(&client, &m, &mut layouts).await;
-                    let bytes = recording.write(&m.topic, &m.from, &m.frames, &layouts).map_err(|e| files.error(e))?;
+                    let bytes = recording.write(&m, &layouts).map_err(|e| files.error(e))?;
                     if let Some(bytes) = bytes {
                         progress.count(&m.topic, bytes);
                         unflushed += bytes as u64;
@@ -187,7 +193,7 @@ pub(crate) async fn run(args: Args) -> Result<(), CliError> {
         // What the followers had queued when told to stop is kept.
         while let Ok(m) = rx.try_recv() {
             learn_layout(&client, &m, &mut layouts).await;
-            if let Some(bytes) = recording.write(&m.topic, &m.from, &m.frames, &layouts).map_err(|e| files.error(e))? {
+            if let Some(bytes) = recording.write(&m, &layouts).map_err(|e| files.error(e))? {
                 progress.count(&m.topic, bytes);
             }
         }

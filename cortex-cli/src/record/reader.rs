@@ -46,6 +46,15 @@ impl Channel {
         u64::from_str_radix(hex.trim_start_matches("0x"), 16).ok()
     }
 
+    /// How many messages the recorded publisher kept for late joiners
+    /// (metadata `latched`; 0: not latched).
+    pub(crate) fn latched(&self) -> u64 {
+        self.metadata
+            .get("latched")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The recorded type's name.
     pub(crate) fn message_type(&self) -> &str {
         self.metadata

@@ -40,8 +40,14 @@ const LATCH_PREFIX: &[u8] = b"\xffcortex.latch\0";
 /// end marker before it gives up on the replay (logged).
 pub(crate) const REPLAY_WAIT: Duration = Duration::from_secs(2);
 
-/// The topic frame of replays of `topic` to the subscriber `id`.
-pub(crate) fn replay_topic(topic: &str, id: u64) -> Vec<u8> {
+/// The topic frame of replays of `topic` to the subscriber `id` (any
+/// number unique among the publisher's subscribers). Subscribing to it on
+/// a SUB socket connected to a latched publisher asks for the replay: the
+/// kept messages arrive with this topic frame (then header, metadata,
+/// buffers, as any message), followed by the end marker, this frame alone.
+/// Tools that read raw frames (`cortex record`) use it; typed subscribers
+/// do it themselves.
+pub fn replay_topic(topic: &str, id: u64) -> Vec<u8> {
     let mut frame = Vec::with_capacity(LATCH_PREFIX.len() + 17 + topic.len());
     frame.extend_from_slice(LATCH_PREFIX);
     frame.extend_from_slice(format!("{id:016x}").as_bytes());

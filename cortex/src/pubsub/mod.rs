@@ -21,6 +21,7 @@ mod subscriber;
 pub use endpoint::{
     socket_file_name, Transport, DEFAULT_SOCKET_ROOT, MAX_IPC_PATH, SOCKET_ROOT_ENV,
 };
+pub use latch::replay_topic;
 pub use loan::Loan;
 pub(crate) use publisher::PublisherWatch;
 pub use publisher::{
