@@ -333,6 +333,12 @@ async fn a_latched_message_from_before_the_recording_is_recorded_and_played_latc
     calibration.publish(&IntMessage { data: 42 }).unwrap();
     let ticks = node.publisher::<IntMessage>("/tick").await.unwrap();
 
+    // `topic echo` started after it was published still shows it, marked.
+    let (ok, out, err) = w.run(&["topic", "echo", "/calibration", "-n", "1"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("from sensor (latched)"), "{out}");
+    assert!(out.contains("data: 42"), "{out}");
+
     let file = w.dir.path().join("latched.mcap");
     let file_arg = file.to_str().unwrap().to_owned();
     let mut recorder = Killed(

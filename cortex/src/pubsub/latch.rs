@@ -8,7 +8,7 @@
 //! holding the socket lock, so no publish interleaves — the kept messages
 //! with that topic frame, then an end marker (the topic frame alone). Only
 //! that subscriber matches it; the frame starts with `0xff`, which no UTF-8
-//! topic does, so no other subscriber (a Python one, `topic echo`) ever
+//! topic does, so no other subscriber (a Python one, `topic hz`) ever
 //! sees a replay.
 //!
 //! The seam: the subscriber's SUB socket sends its subscriptions in byte
