@@ -68,6 +68,10 @@ struct Source {
     replay: Option<Pending>,
 }
 
+/// Live messages remembered while a replay is on its way; past this the
+/// replay is given up.
+const MAX_PENDING_LIVE: usize = 4096;
+
 /// A replay on its way: its topic frame, and the sequences that arrived
 /// live meanwhile (not repeated from the replay).
 struct Pending {
@@ -346,6 +350,11 @@ fn classify(
         if let Some(pending) = &mut source.replay {
             if let Some(header) = frames.first().and_then(|h| Header::from_bytes(h).ok()) {
                 pending.live.insert(header.sequence);
+            }
+            // No end marker after this many live messages (the replay was
+            // lost): stop waiting for it rather than remember more.
+            if pending.live.len() > MAX_PENDING_LIVE {
+                source.replay = None;
             }
         }
         return Some(Event::Message {
