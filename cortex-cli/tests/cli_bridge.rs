@@ -23,21 +23,13 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 mod common;
 
+use common::Killed;
+
 /// Only against a hang: every wait ends on an event well before it.
 const FAILSAFE: Duration = Duration::from_secs(60);
 /// The WebSocket subprotocol the foxglove 0.30 server speaks (the older
 /// name `foxglove.websocket.v1` is refused by it).
 const SUBPROTOCOL: &str = "foxglove.sdk.v1";
-
-/// A spawned command; killed when dropped.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A task; aborted when dropped.
 struct Aborted(tokio::task::JoinHandle<()>);
@@ -269,8 +261,7 @@ async fn a_foxglove_client_gets_images_as_raw_image_and_ints_as_json() {
     drop(publishing);
 
     // SIGTERM ends the bridge cleanly, with its counts.
-    // SAFETY: `kill` with the id of a child this test spawned and still owns.
-    unsafe { libc::kill(bridge.0.id() as libc::pid_t, libc::SIGTERM) };
+    bridge.signal(libc::SIGTERM);
     let started = std::time::Instant::now();
     let status = loop {
         if let Some(status) = bridge.0.try_wait().unwrap() {
@@ -307,33 +298,15 @@ async fn a_port_in_use_is_a_clear_error() {
     assert!(stderr.contains("--port 0"), "{stderr}");
 }
 
-/// Whether python3 has `websockets` and `protobuf`; under `CI=true` they
-/// must be there (`.ci/run` installs them).
-fn python_client_ready() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import websockets.sync.client, google.protobuf"])
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        let missing = "python3 with websockets and protobuf is not available \
-                       (python3 -m pip install websockets protobuf)";
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{missing}: under CI=true the independent Foxglove client must run"
-        );
-        eprintln!("skipped: {missing}");
-    }
-    ok
-}
-
 /// A client written apart from the bridge and from the `foxglove` crate
 /// (Python `websockets` and `protobuf`, `tests/python/foxglove_client.py`)
 /// decodes a camera image with the schema the bridge advertises.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_independent_python_client_decodes_the_camera_with_the_advertised_schema() {
-    if !python_client_ready() {
+    if !common::python_has(
+        "websockets.sync.client, google.protobuf",
+        "websockets protobuf",
+    ) {
         return;
     }
     let w = common::world("cxbridge").await;

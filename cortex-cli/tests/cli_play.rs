@@ -15,40 +15,10 @@ use cortex::{Header, Message, NdArray, Subscriber};
 
 mod common;
 
+use common::Killed;
+
 /// Only against a hang: every wait ends on an event well before it.
 const FAILSAFE: Duration = Duration::from_secs(60);
-
-/// A spawned command; killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Killed {
-    /// Sends `signal` to the child.
-    fn signal(&self, signal: libc::c_int) {
-        // SAFETY: a signal to the child this test spawned and has not reaped.
-        assert_eq!(unsafe { libc::kill(self.0.id() as libc::pid_t, signal) }, 0);
-    }
-
-    /// Waits for the exit off the runtime's threads: success and stderr.
-    async fn finish(mut self) -> (bool, String) {
-        tokio::task::spawn_blocking(move || {
-            let mut stderr = String::new();
-            if let Some(mut err) = self.0.stderr.take() {
-                std::io::Read::read_to_string(&mut err, &mut stderr).unwrap();
-            }
-            let status = self.0.wait().unwrap();
-            (status.success(), stderr)
-        })
-        .await
-        .unwrap()
-    }
-}
 
 fn image(i: u8) -> ImageMessage {
     ImageMessage {
@@ -430,25 +400,6 @@ async fn split_size_starts_a_new_file_each_time_one_is_full() {
     assert_eq!(sequences, (0..40).collect::<Vec<u32>>());
 }
 
-fn python_ready() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import zmq, msgpack"])
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        let missing = "python3 with pyzmq and msgpack is not available \
-                       (python3 -m pip install pyzmq msgpack)";
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{missing}: under CI=true the Python peer test must run"
-        );
-        eprintln!("skipped: {missing}");
-    }
-    ok
-}
-
 /// The Python peer of the `cortex-tests` crate (it behaves on the wire as
 /// the Python cortex, with its strict fingerprint check) and its vectors.
 fn peer() -> (PathBuf, PathBuf) {
@@ -461,7 +412,7 @@ fn peer() -> (PathBuf, PathBuf) {
 /// `cortex record`'s layout and played with `--loop` until it has one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_subscriber_receives_played_messages() {
-    if !python_ready() {
+    if !common::python_has("zmq, msgpack", "pyzmq msgpack") {
         return;
     }
     let w = common::world("cxplay").await;

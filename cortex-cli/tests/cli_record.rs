@@ -12,18 +12,10 @@ use cortex::{Header, Message, NdArray};
 
 mod common;
 
+use common::Killed;
+
 /// Only against a hang: every wait ends on an event well before it.
 const FAILSAFE: Duration = Duration::from_secs(60);
-
-/// A spawned command; killed when dropped.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn image(i: u8) -> ImageMessage {
     ImageMessage {
@@ -212,9 +204,7 @@ async fn record_all_follows_a_topic_registered_later_and_sigint_finishes_the_fil
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(started.elapsed() < FAILSAFE);
-    let pid = recorder.0.id() as libc::pid_t;
-    // SAFETY: a signal to the child this test spawned and has not reaped.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    recorder.signal(libc::SIGINT);
     let mut recorder = recorder;
     let status = tokio::task::spawn_blocking(move || {
         let status = recorder.0.wait().unwrap();
@@ -277,10 +267,7 @@ async fn a_type_published_after_the_recorder_started_is_recorded_with_its_fields
             .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let pid = recorder.0.id() as libc::pid_t;
-    // SAFETY: a signal to the child this test spawned and has not reaped.
-    let sent = unsafe { libc::kill(pid, libc::SIGINT) };
-    assert_eq!(sent, 0);
+    recorder.signal(libc::SIGINT);
     let status = recorder.0.wait().unwrap();
     assert!(status.success());
 
@@ -357,10 +344,7 @@ async fn a_latched_message_from_before_the_recording_is_recorded_and_played_latc
         ticks.publish(&IntMessage { data: i }).unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let pid = recorder.0.id() as libc::pid_t;
-    // SAFETY: a signal to the child this test spawned and has not reaped.
-    let sent = unsafe { libc::kill(pid, libc::SIGINT) };
-    assert_eq!(sent, 0);
+    recorder.signal(libc::SIGINT);
     assert!(recorder.0.wait().unwrap().success());
     drop((calibration, ticks));
 

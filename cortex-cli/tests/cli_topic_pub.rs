@@ -3,8 +3,10 @@
 
 mod common;
 
+use common::Killed;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -15,16 +17,6 @@ use cortex::{DynArray, Header, Message, Node, NodeConfig, Topic};
 
 /// Fail-safe bound of every wait below; never reached when things work.
 const FAIL_SAFE: Duration = Duration::from_secs(30);
-
-/// A spawned `cortex` that is killed (and reaped) when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `cortex ARGS --address <daemon>`, on the world's socket directory, its
 /// stdout and stderr piped.

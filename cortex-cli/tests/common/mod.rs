@@ -87,3 +87,57 @@ impl World {
         .unwrap()
     }
 }
+
+/// A spawned command; killed (and reaped) when dropped.
+pub(crate) struct Killed(pub(crate) std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Killed {
+    /// Sends `signal` to the child.
+    pub(crate) fn signal(&self, signal: libc::c_int) {
+        // SAFETY: a signal to the child this test spawned and has not reaped.
+        assert_eq!(unsafe { libc::kill(self.0.id() as libc::pid_t, signal) }, 0);
+    }
+
+    /// Waits for the exit off the runtime's threads: success and stderr
+    /// (empty unless piped).
+    pub(crate) async fn finish(mut self) -> (bool, String) {
+        tokio::task::spawn_blocking(move || {
+            let mut stderr = String::new();
+            if let Some(mut err) = self.0.stderr.take() {
+                std::io::Read::read_to_string(&mut err, &mut stderr).unwrap();
+            }
+            let status = self.0.wait().unwrap();
+            (status.success(), stderr)
+        })
+        .await
+        .unwrap()
+    }
+}
+
+/// Whether `python3` can `import modules` (e.g. `"zmq, msgpack"`); when
+/// not, the test is skipped with a note, except under `CI=true`, where it
+/// fails (`.ci/run` installs them: `python3 -m pip install {packages}`).
+pub(crate) fn python_has(modules: &str, packages: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        let missing =
+            format!("python3 cannot import {modules} (python3 -m pip install {packages})");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{missing}: under CI=true this test must run"
+        );
+        eprintln!("skipped: {missing}");
+    }
+    ok
+}
