@@ -7,8 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use cortex::discovery::{Client, Daemon};
-use cortex::prelude::*;
+use cortex::discovery::Client;
 use cortex::Error;
 
 /// The pipeline's own message types, topics and service.
@@ -43,24 +42,13 @@ async fn until_summary(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sensor_and_processor_processes() {
-    let dir = tempfile::Builder::new()
-        .prefix("cxp")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let discovery = format!("ipc://{}/d.sock", dir.path().display());
-    let root = dir.path().join("topics");
-    let daemon = Daemon::bind(discovery.clone()).await.unwrap();
-    let daemon_stop = daemon.shutdown_handle();
-    tokio::spawn(daemon.run());
-
-    let node = Node::new(
-        NodeConfig::new("test")
-            .discovery(&discovery)
-            .socket_root(&root)
-            .spawn_daemon(false),
-    )
-    .await
-    .unwrap();
+    let common::World {
+        dir: _dir,
+        discovery,
+        root,
+        node,
+        daemon: daemon_stop,
+    } = common::world("cxp").await;
 
     // The sensor first: its first tick publishes the calibration, once,
     // before the frame this test waits for.

@@ -13,7 +13,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cortex::bytes::Bytes;
-use cortex::discovery::Daemon;
 use cortex::messages::ImageMessage;
 use cortex::prelude::*;
 
@@ -93,23 +92,13 @@ fn python_mcap_ready() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_is_recorded_inspected_and_replayed_into_the_processor() {
-    let dir = tempfile::Builder::new()
-        .prefix("cxrr")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let discovery = format!("ipc://{}/d.sock", dir.path().display());
-    let root = dir.path().join("topics");
-    let daemon = Daemon::bind(discovery.clone()).await.unwrap();
-    let daemon_stop = daemon.shutdown_handle();
-    tokio::spawn(daemon.run());
-    let node = Node::new(
-        NodeConfig::new("test")
-            .discovery(&discovery)
-            .socket_root(&root)
-            .spawn_daemon(false),
-    )
-    .await
-    .unwrap();
+    let common::World {
+        dir,
+        discovery,
+        root,
+        node,
+        daemon: daemon_stop,
+    } = common::world("cxrr").await;
 
     let mut sensor = spawn("sensor", &discovery, &root);
     let mut processor = spawn("processor", &discovery, &root);

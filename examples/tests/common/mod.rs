@@ -78,3 +78,44 @@ pub(crate) async fn wait_exit(child: &mut Spawned, within: Duration) -> std::pro
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A discovery daemon in a temporary directory of its own, its socket
+/// root, and a node of the test's on it.
+pub(crate) struct World {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) discovery: String,
+    pub(crate) root: PathBuf,
+    pub(crate) node: cortex::Node,
+    pub(crate) daemon: cortex::discovery::ShutdownHandle,
+}
+
+/// Starts a daemon in a new directory `/tmp/<prefix>…` and a node `test`
+/// on it (no daemon of its own).
+pub(crate) async fn world(prefix: &str) -> World {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .unwrap();
+    let discovery = format!("ipc://{}/d.sock", dir.path().display());
+    let root = dir.path().join("topics");
+    let daemon = cortex::discovery::Daemon::bind(discovery.clone())
+        .await
+        .unwrap();
+    let stop = daemon.shutdown_handle();
+    tokio::spawn(daemon.run());
+    let node = cortex::Node::new(
+        cortex::NodeConfig::new("test")
+            .discovery(&discovery)
+            .socket_root(&root)
+            .spawn_daemon(false),
+    )
+    .await
+    .unwrap();
+    World {
+        dir,
+        discovery,
+        root,
+        node,
+        daemon: stop,
+    }
+}
