@@ -33,11 +33,7 @@ impl TypeLayout {
         Self {
             type_name: schema.type_name.to_owned(),
             fingerprint: schema.fingerprint,
-            fields: schema
-                .fields
-                .iter()
-                .map(|f| (f.name.to_owned(), f.ty.clone()))
-                .collect(),
+            fields: schema.field_pairs(),
         }
     }
 

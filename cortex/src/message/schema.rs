@@ -24,6 +24,15 @@ impl Schema {
     pub fn accepts(&self, fingerprint: u64) -> bool {
         self.fingerprint == fingerprint || self.alternate_fingerprint == Some(fingerprint)
     }
+
+    /// The fields as (name, type) pairs, owned: how node reports carry a
+    /// type's layout to tools.
+    pub fn field_pairs(&self) -> Vec<(String, String)> {
+        self.fields
+            .iter()
+            .map(|f| (f.name.to_owned(), f.ty.clone()))
+            .collect()
+    }
 }
 
 /// One field of a [`Schema`].

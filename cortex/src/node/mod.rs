@@ -368,12 +368,7 @@ impl Node {
         options: &crate::pubsub::PublisherOptions,
     ) -> Result<Publisher<T>> {
         let publisher = self.bind_publisher::<T>(topic, options).await?;
-        let fields = T::schema()
-            .fields
-            .iter()
-            .map(|f| (f.name.to_owned(), f.ty.clone()))
-            .collect();
-        self.list_publisher(publisher.watch(), fields);
+        self.list_publisher(publisher.watch(), T::schema().field_pairs());
         self.report_new_publisher();
         Ok(publisher)
     }

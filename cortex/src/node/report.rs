@@ -213,11 +213,7 @@ fn snapshot(inner: &Inner, every: Duration) -> NodeInfo {
             let schema = publisher.schema();
             NodePublication {
                 fingerprint: schema.fingerprint,
-                fields: schema
-                    .fields
-                    .iter()
-                    .map(|f| (f.name.to_owned(), f.ty.clone()))
-                    .collect(),
+                fields: schema.field_pairs(),
                 topic: topic.clone(),
                 message_type: publisher.type_name().to_owned(),
                 address: publisher.address().to_owned(),
