@@ -11,25 +11,7 @@ use cortex::Result;
 use super::output::outln;
 use super::progress::human_bytes;
 use super::publishers::{Event, Publishers};
-use super::topic::Target;
-
-/// Arguments of `cortex topic bw`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct Args {
-    /// Topic name, e.g. /camera/image.
-    name: String,
-    /// Window length in seconds.
-    #[arg(long, default_value_t = 1.0, value_name = "S")]
-    window: f64,
-    /// Stop after this many reports; 0: until Ctrl-C.
-    #[arg(long, short = 'n', default_value_t = 0)]
-    count: u64,
-    /// How long to wait for the topic to appear, in seconds.
-    #[arg(long, default_value_t = 10)]
-    wait_s: u64,
-    #[command(flatten)]
-    target: Target,
-}
+use super::topic::Watch;
 
 /// The sizes seen in one window.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -80,10 +62,9 @@ impl Sizes {
     }
 }
 
-/// Prints the bandwidth of the topic once per `--window` (`-n` times; 0 =
-/// until interrupted).
-pub(crate) async fn run(args: Args) -> Result<()> {
-    let window = crate::flags::seconds("--window", args.window, true)?;
+/// Prints the bandwidth of `watch`'s topic once per `window` (`-n` times;
+/// 0 = until interrupted).
+pub(crate) async fn run(window: Duration, args: &Watch) -> Result<()> {
     let topic = args.name.as_str();
     let wait = Duration::from_secs(args.wait_s);
     let mut publishers =

@@ -46,22 +46,29 @@ pub(crate) enum Command {
     Pub(super::topic_pub::Args),
     /// Print the bandwidth of a topic once per window: bytes per second,
     /// message count, mean/min/max message size.
-    Bw(super::bw::Args),
+    Bw {
+        /// Window length in seconds.
+        #[arg(long, default_value_t = 1.0)]
+        window: f64,
+        #[command(flatten)]
+        watch: Watch,
+    },
 }
 
-/// What `echo` and `hz` watch, and for how long.
+/// What `echo`, `hz` and `bw` watch, and for how long.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Watch {
     /// Topic name, e.g. /camera/image.
-    name: String,
-    /// Stop after this many messages (echo) or reports (hz); 0: until Ctrl-C.
+    pub(crate) name: String,
+    /// Stop after this many messages (echo) or reports (hz, bw); 0: until
+    /// Ctrl-C.
     #[arg(long, short = 'n', default_value_t = 0)]
-    count: u64,
+    pub(crate) count: u64,
     /// How long to wait for the topic to appear, in seconds.
     #[arg(long, default_value_t = 10)]
-    wait_s: u64,
+    pub(crate) wait_s: u64,
     #[command(flatten)]
-    target: Target,
+    pub(crate) target: Target,
 }
 
 /// Which daemon to ask.
@@ -110,7 +117,10 @@ pub(crate) async fn run(command: Command) -> Result<(), cortex::Error> {
             .await
         }
         Command::Pub(args) => super::topic_pub::run(args).await,
-        Command::Bw(args) => super::bw::run(args).await,
+        Command::Bw { window, watch } => {
+            let window = crate::flags::seconds("--window", window, true)?;
+            super::bw::run(window, &watch).await
+        }
         Command::List { json, target } => list(json, &target).await,
         Command::Info { name, json, target } => info(&name, json, &target).await,
     }
