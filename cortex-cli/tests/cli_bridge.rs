@@ -89,6 +89,26 @@ impl Lines {
     }
 }
 
+/// `cortex bridge foxglove --port 0 TOPICS…` on the world's daemon: the
+/// process, its stderr lines, and the port it serves on (read from them).
+fn start_bridge(w: &common::World, topics: &[&str]) -> (Killed, Lines, u16) {
+    let mut bridge = Killed(
+        w.addressed(&[&["bridge", "foxglove", "--port", "0"], topics].concat())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = Lines::of(&mut bridge.0);
+    let port = lines.find(|line| {
+        let rest = line.strip_prefix("serving ws://127.0.0.1:")?;
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    });
+    (bridge, lines, port)
+}
+
 /// An `h × w` rgb8 image whose every byte is `i`.
 fn image(i: u8) -> ImageMessage {
     ImageMessage {
@@ -138,20 +158,7 @@ async fn a_foxglove_client_gets_images_as_raw_image_and_ints_as_json() {
         }
     }));
 
-    let mut bridge = Killed(
-        w.addressed(&["bridge", "foxglove", "--port", "0"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = Lines::of(&mut bridge.0);
-    let port: u16 = lines.find(|line| {
-        let rest = line.strip_prefix("serving ws://127.0.0.1:")?;
-        rest.split(|c: char| !c.is_ascii_digit())
-            .next()?
-            .parse()
-            .ok()
-    });
+    let (mut bridge, lines, port) = start_bridge(&w, &[]);
 
     let mut request = format!("ws://127.0.0.1:{port}")
         .into_client_request()
@@ -318,20 +325,7 @@ async fn an_independent_python_client_decodes_the_camera_with_the_advertised_sch
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }));
-    let mut bridge = Killed(
-        w.addressed(&["bridge", "foxglove", "--port", "0", "/camera"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = Lines::of(&mut bridge.0);
-    let port: u16 = lines.find(|line| {
-        let rest = line.strip_prefix("serving ws://127.0.0.1:")?;
-        rest.split(|c: char| !c.is_ascii_digit())
-            .next()?
-            .parse()
-            .ok()
-    });
+    let (_bridge, _lines, port) = start_bridge(&w, &["/camera"]);
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/foxglove_client.py");
     let client = Killed(
